@@ -1,0 +1,31 @@
+# Two commands on a fresh machine with Python 3.11+ and make:
+#   make run    set up .venv, migrate, serve the API and the worker (SQLite, log push provider)
+#   make test   set up .venv, run the whole suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: run test migrate worker clean
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found %s)" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+run: $(STAMP)
+	$(PY) app.py
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+migrate: $(STAMP)
+	$(VENV)/bin/flask --app app migrate
+
+worker: $(STAMP)
+	$(VENV)/bin/flask --app app worker
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,118 @@
+"""The application factory. ``python app.py`` applies pending migrations and
+serves the API with an in-process worker on the embedded defaults."""
+import logging
+import os
+from urllib.parse import urlparse
+
+from flask import Flask
+from playhouse import db_url
+
+import config as settings
+from errors import ErrorEnvelopeSchema, register_error_handlers
+from extensions import api, db, jwt, limiter
+from security import SECURITY_SCHEMES, init_revocations
+from worker import configure_worker
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def create_app(config=None):
+    overrides = dict(config or {})
+    app = Flask(
+        __name__,
+        instance_path=overrides.get("INSTANCE_PATH") or os.environ.get("INSTANCE_PATH") or os.path.join(ROOT, "instance"),
+        instance_relative_config=True,
+    )
+    load_config(app, overrides)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def load_config(app, overrides):
+    os.makedirs(app.instance_path, exist_ok=True)
+    values = settings.from_environment()
+    values.update(overrides)
+    settings.resolve_secrets(values, app.instance_path)
+    for name, value in settings.derived_settings(values, app.instance_path).items():
+        if name == "DATABASE_URL" or name not in overrides:
+            values[name] = value
+    app.config.update(values)
+    app.json.sort_keys = False
+
+
+def connect_database(url, pool_size):
+    scheme = urlparse(url).scheme
+    if scheme.startswith("sqlite"):
+        return db_url.connect(
+            url,
+            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 15000, "synchronous": "normal"},
+            timeout=15,
+            check_same_thread=False,
+        )
+    if scheme in ("postgres", "postgresql"):
+        url = url.replace(scheme + "://", "postgresql+pool://", 1)
+        return db_url.connect(url, max_connections=pool_size, stale_timeout=300, timeout=10)
+    return db_url.connect(url)
+
+
+def open_connection():
+    db.connect(reuse_if_open=True)
+
+
+def close_connection(_exc):
+    if not db.is_closed():
+        db.close()
+
+
+def register_extensions(app):
+    db.initialize(connect_database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"]))
+    app.before_request(open_connection)
+    app.teardown_request(close_connection)
+    jwt.init_app(app)
+    limiter.init_app(app)
+    init_revocations(app)
+    configure_worker(app)
+    app.config["API_SPEC_OPTIONS"] = {
+        "components": {"securitySchemes": SECURITY_SCHEMES},
+        "info": {"description": "Consent-aware backend of the shopping app. Every error is the envelope "
+                                "`{\"error\": {\"code\", \"message\", \"details\"}}`."},
+    }
+    api.ERROR_SCHEMA = ErrorEnvelopeSchema
+    api.init_app(app)
+
+
+def register_blueprints(app):
+    from blueprints import auth, health
+
+    app.register_blueprint(health.blp)
+    api.register_blueprint(auth.blp)
+
+
+def register_commands(app):
+    from commands import register
+
+    register(app)
+
+
+def serve():
+    """Migrate, then run the API and the in-process worker until interrupted."""
+    from models.schema import migrate
+    from worker import start_in_process
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app()
+    applied = migrate()
+    if applied:
+        logging.getLogger("app").info("applied migrations: %s", ", ".join(applied))
+    consumer = start_in_process(app)
+    try:
+        app.run(host=app.config["HOST"], port=app.config["PORT"], threaded=True, use_reloader=False)
+    finally:
+        consumer.stop(graceful=True)
+
+
+if __name__ == "__main__":
+    serve()

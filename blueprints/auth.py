@@ -1,0 +1,150 @@
+"""Registration, login, token refresh and logout (``/v1/auth``)."""
+from datetime import date
+
+from flask import current_app, request
+from flask_jwt_extended import current_user, get_jwt
+from marshmallow import ValidationError, fields, post_load, validate, validates
+
+from errors import Conflict, Unauthorized
+from extensions import limiter
+from models import User, write_transaction
+from models.base import utcnow
+from peewee import IntegrityError
+from security import (
+    ApiBlueprint,
+    RefreshReused,
+    burn_password_check,
+    close_session,
+    hash_password,
+    open_session,
+    password_matches,
+    rotate_session,
+)
+from blueprints.fields import StrictSchema, UtcDateTime
+
+blp = ApiBlueprint("auth", __name__, url_prefix="/v1/auth", description="Accounts and JWT sessions")
+
+PHONE = r"^\+?[0-9][0-9 ()-]{5,30}$"
+
+
+class UserSchema(StrictSchema):
+    id = fields.UUID(dump_only=True)
+    email = fields.Email(required=True)
+    role = fields.String(dump_only=True)
+    birth_date = fields.Date(allow_none=True)
+    phone = fields.String(allow_none=True)
+    created_at = UtcDateTime(dump_only=True)
+
+
+class RegisterSchema(StrictSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=1024))
+    birth_date = fields.Date(load_default=None, allow_none=True)
+    phone = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(PHONE, error="Use digits, optionally with a leading +."),
+    )
+
+    @validates("birth_date")
+    def birth_date_in_past(self, value, **kwargs):
+        if value is not None and not (date(1900, 1, 1) <= value <= date.today()):
+            raise ValidationError("Must be between 1900-01-01 and today.")
+
+    @post_load
+    def tidy_phone(self, data, **kwargs):
+        if data.get("phone"):
+            data["phone"] = "".join(ch for ch in data["phone"] if ch.isdigit() or ch == "+")
+        return data
+
+
+class LoginSchema(StrictSchema):
+    email = fields.String(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+
+
+class TokensSchema(StrictSchema):
+    access_token = fields.String(required=True)
+    refresh_token = fields.String(required=True)
+    token_type = fields.String(required=True)
+    expires_in = fields.Integer(required=True, metadata={"description": "Access token lifetime in seconds"})
+
+
+class SessionSchema(TokensSchema):
+    user = fields.Nested(UserSchema, required=True)
+
+
+def _login_failed(response):
+    return response.status_code == 401
+
+
+def _login_account_key():
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return "login-account:" + (User.normalize_email(email) if isinstance(email, str) else "-")
+
+
+@blp.route("/register", methods=["POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_REGISTER"])
+@blp.arguments(RegisterSchema)
+@blp.response(201, SessionSchema)
+@blp.alt_response(409, response="CONFLICT", description="Email already registered")
+@blp.alt_response(429, response="TOO_MANY_REQUESTS")
+def register(data):
+    """Create an account and open a session."""
+    try:
+        with write_transaction():
+            user = User.create(
+                email=data["email"].strip(),
+                email_normalized=User.normalize_email(data["email"]),
+                password_hash=hash_password(data["password"]),
+                birth_date=data["birth_date"],
+                phone=data["phone"],
+                created_at=utcnow(),
+            )
+            tokens = open_session(user)
+    except IntegrityError:
+        raise Conflict("This email is already registered.", code="email_taken", details={"email": ["Already registered."]})
+    return {"user": user, **tokens}
+
+
+@blp.route("/login", methods=["POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], deduct_when=_login_failed)
+@limiter.limit(
+    lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"], key_func=_login_account_key, deduct_when=_login_failed
+)
+@blp.arguments(LoginSchema)
+@blp.response(200, SessionSchema)
+@blp.alt_response(401, response="UNAUTHORIZED", description="Wrong email or password")
+@blp.alt_response(429, response="TOO_MANY_REQUESTS")
+def login(data):
+    """Exchange email and password for an access and a refresh token."""
+    user = User.by_email(data["email"])
+    if user is None:
+        burn_password_check(data["password"])
+    if user is None or not password_matches(user.password_hash, data["password"]):
+        raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+    return {"user": user, **open_session(user)}
+
+
+@blp.route("/refresh", methods=["POST"])
+@blp.auth(refresh=True)
+@limiter.limit(lambda: current_app.config["RATELIMIT_REFRESH"])
+@blp.response(200, TokensSchema)
+def refresh():
+    """Rotate the refresh token. Presenting one that was already rotated
+    revokes the whole session."""
+    try:
+        return rotate_session(current_user, get_jwt())
+    except RefreshReused:
+        raise Unauthorized(
+            "This refresh token was already used; the session has been revoked.", code="token_reused"
+        ) from None
+
+
+@blp.route("/logout", methods=["POST"])
+@blp.auth(any_token=True)
+@blp.response(204)
+def logout():
+    """End the session: its access and refresh tokens stop working."""
+    close_session(get_jwt())

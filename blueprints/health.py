@@ -1,0 +1,21 @@
+"""Liveness and readiness, at the root for load balancers."""
+from flask import Blueprint, jsonify
+
+from errors import error_response
+from extensions import db
+
+blp = Blueprint("health", __name__)
+
+
+@blp.get("/healthz")
+def healthz():
+    return jsonify(status="ok")
+
+
+@blp.get("/readyz")
+def readyz():
+    try:
+        db.execute_sql("SELECT 1")
+    except Exception as error:  # any driver error means not ready
+        return error_response(503, "not_ready", "The database is not reachable.", {"database": type(error).__name__})
+    return jsonify(status="ok", database="ok")

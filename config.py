@@ -1,0 +1,122 @@
+"""Configuration in layers: defaults, then environment variables, then the
+dict a caller (usually a test) passes to ``create_app``."""
+import os
+import secrets
+from datetime import timedelta
+
+
+class ConfigError(RuntimeError):
+    """Start-up refused because the configuration is unusable."""
+
+
+MIN_SECRET_BYTES = 32
+SECRET_NAMES = ("SECRET_KEY", "JWT_SECRET_KEY")
+
+# name -> default; the default's type says how an environment value is parsed.
+DEFAULTS = {
+    "APP_ENV": "development",
+    "DATABASE_URL": None,  # None: SQLite file under the instance folder
+    "DB_POOL_SIZE": 16,
+    "REDIS_URL": None,
+    "SECRET_KEY": None,
+    "JWT_SECRET_KEY": None,
+    "ACCESS_TOKEN_MINUTES": 15,
+    "REFRESH_TOKEN_DAYS": 30,
+    "PUSH_PROVIDER": "log",
+    "FCM_CREDENTIALS_FILE": None,
+    "FCM_PROJECT_ID": None,
+    "FCM_ENDPOINT": None,
+    "PUSH_RATE_PER_MINUTE": 500_000,
+    "LOCATION_RETENTION_DAYS": 90,
+    "DEVICE_REPORT_RETENTION_DAYS": 180,
+    "STATS_MIN_GROUP_SIZE": 10,
+    "RATELIMIT_LOGIN": "10 per 15 minutes",
+    "RATELIMIT_LOGIN_ACCOUNT": "5 per 15 minutes",
+    "RATELIMIT_REGISTER": "20 per hour",
+    "RATELIMIT_REFRESH": "60 per hour",
+    "CORS_ORIGINS": None,
+    "PASSWORD_HASH_TIME_COST": 3,
+    "PASSWORD_HASH_MEMORY_KIB": 65536,
+    "HOST": "127.0.0.1",
+    "PORT": 5000,
+    "WORKER_THREADS": 2,
+}
+
+
+def _parse(name, raw, default):
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    return raw
+
+
+def from_environment(environ=None):
+    """Defaults overlaid with whatever the environment sets."""
+    environ = os.environ if environ is None else environ
+    values = {}
+    for name, default in DEFAULTS.items():
+        raw = environ.get(name)
+        values[name] = default if raw in (None, "") else _parse(name, raw, default)
+    return values
+
+
+def _instance_secret(instance_path, name):
+    """A secret generated on first start and kept under ``instance/``."""
+    path = os.path.join(instance_path, name.lower())
+    try:
+        with open(path) as handle:
+            value = handle.read().strip()
+        if len(value.encode()) >= MIN_SECRET_BYTES:
+            return value
+    except FileNotFoundError:
+        pass
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def resolve_secrets(config, instance_path):
+    """Production needs real secrets; elsewhere they are generated once."""
+    for name in SECRET_NAMES:
+        value = config.get(name)
+        if config["APP_ENV"] == "production":
+            if not value:
+                raise ConfigError(f"{name} is required when APP_ENV=production")
+            if len(value.encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(
+                    f"{name} must be at least {MIN_SECRET_BYTES} bytes when APP_ENV=production"
+                )
+        elif not value:
+            config[name] = _instance_secret(instance_path, name)
+
+
+def derived_settings(config, instance_path):
+    """Settings of the libraries we use, computed from our own names."""
+    database_url = config["DATABASE_URL"] or "sqlite:///" + os.path.join(instance_path, "app.db")
+    redis_url = config["REDIS_URL"]
+    return {
+        "DATABASE_URL": database_url,
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "PROPAGATE_EXCEPTIONS": False,
+        "JWT_ALGORITHM": "HS256",
+        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=config["ACCESS_TOKEN_MINUTES"]),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=config["REFRESH_TOKEN_DAYS"]),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_KEY_PREFIX": config.get("RATELIMIT_KEY_PREFIX", "mobile-backend"),
+        "API_TITLE": "Consent-aware mobile backend",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+    }

@@ -1,0 +1,95 @@
+"""Accounts and their sessions (one session = one refresh-token family)."""
+import uuid
+from datetime import timedelta
+
+from peewee import CharField, DateField, DateTimeField, ForeignKeyField, UUIDField
+
+from models.base import BaseModel, utcnow
+
+ROLES = ("user", "admin")
+
+
+class User(BaseModel):
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    email = CharField(max_length=254)
+    email_normalized = CharField(max_length=254, unique=True)
+    password_hash = CharField(max_length=255)
+    role = CharField(max_length=16, default="user")
+    birth_date = DateField(null=True)
+    phone = CharField(max_length=32, null=True)
+    # Random and unrelated to anything else, so that after erasure the
+    # consent ledger names nobody (see consent ledger).
+    ledger_subject = UUIDField(unique=True, default=uuid.uuid4)
+    created_at = DateTimeField(default=utcnow)
+
+    @staticmethod
+    def normalize_email(email):
+        return email.strip().lower()
+
+    @classmethod
+    def by_email(cls, email):
+        return cls.get_or_none(cls.email_normalized == cls.normalize_email(email))
+
+    @property
+    def is_admin(self):
+        return self.role == "admin"
+
+
+class AuthSession(BaseModel):
+    """A login. Access and refresh tokens carry its id (claim ``sid``);
+    ``refresh_jti`` is the only refresh token of the family still usable."""
+
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    user = ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    refresh_jti = CharField(max_length=64)
+    created_at = DateTimeField(default=utcnow)
+    refreshed_at = DateTimeField(null=True)
+    expires_at = DateTimeField(index=True)
+    revoked_at = DateTimeField(null=True)
+    revoked_reason = CharField(max_length=32, null=True)
+
+    class Meta:
+        table_name = "auth_session"
+
+    @classmethod
+    def open(cls, user, refresh_jti, lifetime):
+        now = utcnow()
+        return cls.create(user=user, refresh_jti=refresh_jti, created_at=now, expires_at=now + lifetime)
+
+    @classmethod
+    def rotate(cls, session_id, presented_jti, new_jti, lifetime):
+        """Swap the family's refresh token; False if ``presented_jti`` was not
+        the current one (a reuse) or the session is gone or revoked."""
+        now = utcnow()
+        changed = (
+            cls.update(refresh_jti=new_jti, refreshed_at=now, expires_at=now + lifetime)
+            .where(
+                (cls.id == session_id)
+                & (cls.refresh_jti == presented_jti)
+                & cls.revoked_at.is_null()
+            )
+            .execute()
+        )
+        return changed == 1
+
+    @classmethod
+    def revoke(cls, session_ids, reason):
+        return (
+            cls.update(revoked_at=utcnow(), revoked_reason=reason)
+            .where(cls.id.in_(list(session_ids)) & cls.revoked_at.is_null())
+            .execute()
+        )
+
+    @classmethod
+    def active_user(cls, session_id, user_id):
+        """The user behind a live session, in one indexed query."""
+        return (
+            User.select()
+            .join(cls, on=(cls.user == User.id))
+            .where((cls.id == session_id) & (User.id == user_id) & cls.revoked_at.is_null())
+            .first()
+        )
+
+    @classmethod
+    def purge_expired(cls, grace=timedelta(days=1)):
+        return cls.delete().where(cls.expires_at < utcnow() - grace).execute()

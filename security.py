@@ -1,0 +1,202 @@
+"""Passwords, JWT sessions and their revocation, and the ``auth`` decorator
+that every protected view wears."""
+import uuid
+from functools import wraps
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, g
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    current_user,
+    verify_jwt_in_request,
+)
+from flask_smorest import Blueprint
+
+from errors import Forbidden, error_response
+from extensions import jwt
+from models import AuthSession, User
+
+BEARER = {"bearerAuth": []}
+SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+
+
+# -- passwords ---------------------------------------------------------------
+
+def _hasher():
+    config = current_app.config
+    return PasswordHasher(
+        time_cost=config["PASSWORD_HASH_TIME_COST"], memory_cost=config["PASSWORD_HASH_MEMORY_KIB"]
+    )
+
+
+def hash_password(password):
+    return _hasher().hash(password)
+
+
+def password_matches(password_hash, password):
+    try:
+        return _hasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def burn_password_check(password):
+    """Spend the time a real check costs, so that an unknown email cannot be
+    told from a wrong password by timing."""
+    _hasher().hash(password)
+
+
+# -- revocation stores ------------------------------------------------------
+
+class DatabaseRevocations:
+    """Revocations as ``auth_session.revoked_at``; a token is live while its
+    session row exists and is not revoked."""
+
+    def revoke(self, session_ids, reason):
+        return AuthSession.revoke(session_ids, reason)
+
+    def live_user(self, payload):
+        return AuthSession.active_user(payload.get("sid"), payload.get("sub"))
+
+
+class RedisRevocations(DatabaseRevocations):
+    """Revocations written to the database and to Redis, read from Redis so
+    that every API process sees them without a database round trip."""
+
+    PREFIX = "revoked-session:"
+
+    def __init__(self, client, ttl_seconds):
+        self.client = client
+        self.ttl = ttl_seconds
+
+    def revoke(self, session_ids, reason):
+        session_ids = [str(sid) for sid in session_ids]
+        count = super().revoke(session_ids, reason)
+        pipe = self.client.pipeline()
+        for sid in session_ids:
+            pipe.set(self.PREFIX + sid, reason, ex=self.ttl)
+        pipe.execute()
+        return count
+
+    def live_user(self, payload):
+        if self.client.exists(self.PREFIX + str(payload.get("sid"))):
+            return None
+        return User.get_or_none(User.id == payload.get("sub"))
+
+
+def revocations():
+    return current_app.extensions["revocations"]
+
+
+def init_revocations(app):
+    url = app.config["REDIS_URL"]
+    if url:
+        import redis
+
+        ttl = int(app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
+        app.extensions["revocations"] = RedisRevocations(redis.Redis.from_url(url), ttl)
+    else:
+        app.extensions["revocations"] = DatabaseRevocations()
+
+
+# -- sessions ---------------------------------------------------------------
+
+def _token_pair(user, session_id, refresh_jti):
+    claims = {"sid": str(session_id)}
+    access = create_access_token(identity=str(user.id), additional_claims=claims)
+    refresh = create_refresh_token(identity=str(user.id), additional_claims={**claims, "jti": refresh_jti})
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+    }
+
+
+def open_session(user):
+    jti = uuid.uuid4().hex
+    session = AuthSession.open(user, jti, current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+    return _token_pair(user, session.id, jti)
+
+
+class RefreshReused(Exception):
+    """A refresh token that was already rotated came back: the family is revoked."""
+
+
+def rotate_session(user, payload):
+    """New tokens for the session of ``payload`` (a refresh token). A refresh
+    token presented after its rotation is taken as stolen: the whole session,
+    including its newest refresh token, is revoked."""
+    new_jti = uuid.uuid4().hex
+    lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    if not AuthSession.rotate(payload["sid"], payload["jti"], new_jti, lifetime):
+        revocations().revoke([payload["sid"]], "refresh_reused")
+        raise RefreshReused()
+    return _token_pair(user, payload["sid"], new_jti)
+
+
+def close_session(payload):
+    revocations().revoke([payload["sid"]], "logout")
+
+
+def revoke_all_sessions(user, reason):
+    ids = [s.id for s in AuthSession.select(AuthSession.id).where(AuthSession.user == user)]
+    if ids:
+        revocations().revoke(ids, reason)
+
+
+# -- flask-jwt-extended callbacks -------------------------------------------
+
+def _unauthorized(code, message):
+    return error_response(401, code, message)
+
+
+def register_jwt_callbacks(jwt_manager):
+    @jwt_manager.token_in_blocklist_loader
+    def is_revoked(_header, payload):
+        user = revocations().live_user(payload)
+        g.jwt_user = user
+        return user is None
+
+    @jwt_manager.user_lookup_loader
+    def load_user(_header, payload):
+        return g.get("jwt_user")
+
+    jwt_manager.unauthorized_loader(
+        lambda reason: _unauthorized("authorization_required", "A bearer token is required.")
+    )
+    jwt_manager.invalid_token_loader(lambda reason: _unauthorized("invalid_token", "The token is not valid."))
+    jwt_manager.expired_token_loader(lambda h, p: _unauthorized("token_expired", "The token has expired."))
+    jwt_manager.revoked_token_loader(lambda h, p: _unauthorized("token_revoked", "The token has been revoked."))
+    jwt_manager.user_lookup_error_loader(lambda h, p: _unauthorized("token_revoked", "The token has been revoked."))
+    jwt_manager.token_verification_failed_loader(lambda h, p: _unauthorized("invalid_token", "The token is not valid."))
+    jwt_manager.needs_fresh_token_loader(lambda h, p: _unauthorized("fresh_token_required", "Log in again."))
+
+
+register_jwt_callbacks(jwt)
+
+
+# -- the decorator views wear -----------------------------------------------
+
+class ApiBlueprint(Blueprint):
+    """A flask-smorest blueprint whose ``auth`` decorator checks the bearer
+    token (and the admin role) before anything else and documents it."""
+
+    def auth(self, *, admin=False, refresh=False, any_token=False):
+        def decorator(view):
+            @wraps(view)
+            def wrapper(*args, **kwargs):
+                verify_jwt_in_request(refresh=refresh, verify_type=not any_token)
+                if admin and not current_user.is_admin:
+                    raise Forbidden("This route is for administrators.")
+                return view(*args, **kwargs)
+
+            wrapper = self.doc(security=[BEARER])(wrapper)
+            wrapper = self.alt_response(401, response="UNAUTHORIZED", description="Missing, invalid, expired or revoked token")(wrapper)
+            if admin:
+                wrapper = self.alt_response(403, response="FORBIDDEN", description="Not an administrator")(wrapper)
+            return wrapper
+
+        return decorator

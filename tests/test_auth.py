@@ -1,0 +1,216 @@
+"""Session flows (issue 2, acceptance 3) and rate limits on login and registration."""
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+
+import jwt as pyjwt
+from flask_jwt_extended import create_access_token
+
+from models import AuthSession, User
+from tests.conftest import PASSWORD, ROOT, bearer, register
+
+
+def test_register_stores_a_hash_and_answers_a_session(client):
+    body = register(client, email="Ann@Example.com", birth_date="2000-05-01", phone="+86 138 0000 0000")
+    assert body["user"]["email"] == "Ann@Example.com"
+    assert body["user"]["birth_date"] == "2000-05-01"
+    assert body["access_token"] and body["refresh_token"]
+    stored = User.get(User.email_normalized == "ann@example.com")
+    assert stored.password_hash.startswith("$argon2")
+    assert PASSWORD not in stored.password_hash
+    assert stored.phone == "+8613800000000"
+    assert AuthSession.select().where(AuthSession.user == stored).count() == 1
+
+
+def test_email_is_unique_regardless_of_case(client):
+    register(client, email="bob@example.com")
+    response = client.post("/v1/auth/register", json={"email": "BOB@example.COM", "password": PASSWORD})
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "email_taken"
+    assert User.select().count() == 1
+
+
+def test_short_password_and_future_birth_date_are_refused_by_field(client):
+    response = client.post(
+        "/v1/auth/register", json={"email": "c@example.com", "password": "short", "birth_date": "2999-01-01"}
+    )
+    assert response.status_code == 422
+    assert set(response.json["error"]["details"]) == {"password", "birth_date"}
+    assert User.select().count() == 0
+
+
+def test_login_with_wrong_password_or_unknown_email_is_401(client):
+    register(client, email="dan@example.com")
+    for email, password in (("dan@example.com", "wrong password!"), ("nobody@example.com", PASSWORD)):
+        response = client.post("/v1/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 401
+        assert response.json["error"]["code"] == "invalid_credentials"
+
+
+def test_register_login_refresh_logout(client):
+    register(client, email="eve@example.com")
+    login = client.post("/v1/auth/login", json={"email": "EVE@example.com", "password": PASSWORD})
+    assert login.status_code == 200
+    tokens = login.json
+
+    refreshed = client.post("/v1/auth/refresh", headers=bearer(tokens["refresh_token"]))
+    assert refreshed.status_code == 200
+    new = refreshed.json
+    assert new["refresh_token"] != tokens["refresh_token"]
+
+    assert client.post("/v1/auth/logout", headers=bearer(new["access_token"])).status_code == 204
+    for token in (new["access_token"], new["refresh_token"]):
+        response = client.post("/v1/auth/logout", headers=bearer(token))
+        assert response.status_code == 401
+        assert response.json["error"]["code"] == "token_revoked"
+    response = client.post("/v1/auth/refresh", headers=bearer(new["refresh_token"]))
+    assert response.json["error"]["code"] == "token_revoked"
+    sid = pyjwt.decode(new["access_token"], options={"verify_signature": False})["sid"]
+    session = AuthSession.get_by_id(sid)
+    assert session.revoked_at is not None and session.revoked_reason == "logout"
+
+
+def test_access_token_cannot_refresh(client, user):
+    response = client.post("/v1/auth/refresh", headers=user["headers"])
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "invalid_token"
+
+
+def test_reused_refresh_token_revokes_the_whole_session(client, user):
+    first = user["refresh_token"]
+    second = client.post("/v1/auth/refresh", headers=bearer(first)).json
+    reuse = client.post("/v1/auth/refresh", headers=bearer(first))
+    assert reuse.status_code == 401
+    assert reuse.json["error"]["code"] == "token_reused"
+    # the thief's replay also kills the legitimate newest tokens
+    for token in (second["refresh_token"], second["access_token"]):
+        response = client.post("/v1/auth/logout", headers=bearer(token))
+        assert response.status_code == 401
+        assert response.json["error"]["code"] == "token_revoked"
+    assert AuthSession.get().revoked_reason == "refresh_reused"
+
+
+def test_other_sessions_survive_a_logout(client):
+    register(client, email="fay@example.com")
+    one = client.post("/v1/auth/login", json={"email": "fay@example.com", "password": PASSWORD}).json
+    two = client.post("/v1/auth/login", json={"email": "fay@example.com", "password": PASSWORD}).json
+    assert client.post("/v1/auth/logout", headers=bearer(one["access_token"])).status_code == 204
+    assert client.post("/v1/auth/refresh", headers=bearer(two["refresh_token"])).status_code == 200
+
+
+def test_expired_token_is_401_token_expired(app, client, user):
+    payload = pyjwt.decode(user["access_token"], options={"verify_signature": False})
+    with app.app_context():
+        expired = create_access_token(
+            identity=payload["sub"], additional_claims={"sid": payload["sid"]}, expires_delta=timedelta(seconds=-5)
+        )
+    response = client.post("/v1/auth/logout", headers=bearer(expired))
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "token_expired"
+
+
+def test_token_signed_with_another_key_is_401(client, user):
+    payload = pyjwt.decode(user["access_token"], options={"verify_signature": False})
+    forged = pyjwt.encode(payload, "another-key-that-is-long-enough-0123456789", algorithm="HS256")
+    response = client.post("/v1/auth/logout", headers=bearer(forged))
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "invalid_token"
+
+
+def test_unsigned_alg_none_token_is_401(client, user):
+    payload = pyjwt.decode(user["access_token"], options={"verify_signature": False})
+    unsigned = pyjwt.encode(payload, None, algorithm="none")
+    response = client.post("/v1/auth/logout", headers=bearer(unsigned))
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "invalid_token"
+
+
+def test_garbage_and_missing_tokens_are_401(client):
+    assert client.post("/v1/auth/logout", headers=bearer("not.a.jwt")).json["error"]["code"] == "invalid_token"
+    missing = client.post("/v1/auth/logout")
+    assert missing.status_code == 401
+    assert missing.json["error"]["code"] == "authorization_required"
+
+
+def test_revocation_survives_a_restart(make_app):
+    first = make_app()
+    client = first.test_client()
+    session = register(client)
+    assert client.post("/v1/auth/logout", headers=bearer(session["access_token"])).status_code == 204
+
+    restarted = make_app().test_client()
+    response = restarted.post("/v1/auth/refresh", headers=bearer(session["refresh_token"]))
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "token_revoked"
+
+
+def test_revocation_is_seen_by_another_process(app, client, tmp_path):
+    session = register(client)
+    assert client.post("/v1/auth/logout", headers=bearer(session["access_token"])).status_code == 204
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.path.insert(0, {ROOT!r})
+        from app import create_app
+        config = json.loads(sys.argv[1])
+        client = create_app(config).test_client()
+        response = client.post("/v1/auth/refresh", headers={{"Authorization": "Bearer " + sys.argv[2]}})
+        print(response.status_code, response.json["error"]["code"])
+        """
+    )
+    import json
+
+    config = {k: v for k, v in app.config.items() if k in (
+        "DATABASE_URL", "REDIS_URL", "SECRET_KEY", "JWT_SECRET_KEY", "INSTANCE_PATH", "HUEY_SQLITE_FILE")}
+    config["INSTANCE_PATH"] = str(tmp_path / "other")
+    out = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(config), session["refresh_token"]],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+    assert out.stdout.split() == ["401", "token_revoked"], out.stderr
+
+
+def test_repeated_login_failures_from_one_address_get_429(make_app):
+    client = make_app(RATELIMIT_LOGIN="3 per minute").test_client()
+    register(client, email="gus@example.com")
+    # successes do not count against the limit
+    for _ in range(4):
+        assert client.post("/v1/auth/login", json={"email": "gus@example.com", "password": PASSWORD}).status_code == 200
+    for attempt in range(3):
+        response = client.post("/v1/auth/login", json={"email": f"x{attempt}@example.com", "password": "wrong password"})
+        assert response.status_code == 401
+    blocked = client.post("/v1/auth/login", json={"email": "gus@example.com", "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert blocked.json["error"]["code"] == "rate_limited"
+    assert int(blocked.headers["Retry-After"]) > 0
+
+
+def test_repeated_failures_for_one_account_from_many_addresses_get_429(make_app):
+    client = make_app(RATELIMIT_LOGIN_ACCOUNT="3 per minute").test_client()
+    register(client, email="hal@example.com")
+    for attempt in range(3):
+        response = client.post(
+            "/v1/auth/login",
+            json={"email": "hal@example.com", "password": "wrong password"},
+            environ_base={"REMOTE_ADDR": f"10.0.0.{attempt + 1}"},
+        )
+        assert response.status_code == 401
+    blocked = client.post(
+        "/v1/auth/login", json={"email": "HAL@example.com", "password": PASSWORD}, environ_base={"REMOTE_ADDR": "10.0.0.99"}
+    )
+    assert blocked.status_code == 429
+    assert blocked.json["error"]["code"] == "rate_limited"
+    other = client.post("/v1/auth/login", json={"email": "nobody@example.com", "password": "x"},
+                        environ_base={"REMOTE_ADDR": "10.0.0.98"})
+    assert other.status_code == 401
+
+
+def test_registration_is_rate_limited_per_address(make_app):
+    client = make_app(RATELIMIT_REGISTER="2 per minute").test_client()
+    register(client)
+    register(client)
+    response = client.post("/v1/auth/register", json={"email": "late@example.com", "password": PASSWORD})
+    assert response.status_code == 429
+    assert response.json["error"]["code"] == "rate_limited"
+    assert User.select().count() == 2

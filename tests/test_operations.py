@@ -1,0 +1,61 @@
+"""Health endpoints, migrations and the command line."""
+from app import create_app
+from extensions import db
+from models import User, is_postgres
+from models.schema import pending_migrations
+from tests.conftest import PASSWORD, base_config
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok"}
+
+
+def test_readyz_checks_the_database(client):
+    assert client.get("/readyz").json == {"status": "ok", "database": "ok"}
+
+
+def test_readyz_is_503_in_the_envelope_when_the_database_is_gone(tmp_path):
+    app = create_app({**base_config(tmp_path), "DATABASE_URL": "sqlite:///" + str(tmp_path / "missing-dir" / "x.db")})
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "database_unavailable"
+    assert response.headers["Retry-After"] == "5"
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys(app):
+    if is_postgres():
+        return
+    with db.connection_context():
+        assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 1000
+
+
+def test_migrate_command_is_idempotent(runner, app):
+    result = runner.invoke(args=["migrate"])
+    assert result.exit_code == 0
+    assert "nothing to apply" in result.output
+    assert pending_migrations() == []
+
+
+def test_create_admin_creates_then_promotes(runner, client):
+    result = runner.invoke(args=["create-admin", "Root@Example.com", "--password", PASSWORD])
+    assert result.exit_code == 0, result.output
+    assert User.get(User.email_normalized == "root@example.com").role == "admin"
+
+    client.post("/v1/auth/register", json={"email": "later@example.com", "password": PASSWORD})
+    assert User.by_email("later@example.com").role == "user"
+    result = runner.invoke(args=["create-admin", "later@example.com", "--password", PASSWORD + "!"])
+    assert result.exit_code == 0
+    assert User.by_email("later@example.com").role == "admin"
+    login = client.post("/v1/auth/login", json={"email": "later@example.com", "password": PASSWORD + "!"})
+    assert login.status_code == 200
+    assert login.json["user"]["role"] == "admin"
+
+
+def test_create_admin_refuses_a_short_password(runner):
+    result = runner.invoke(args=["create-admin", "x@example.com", "--password", "short"])
+    assert result.exit_code != 0
+    assert User.select().count() == 0

@@ -1,0 +1,52 @@
+"""The task queue (huey): SQLite storage under ``instance/`` by default,
+Redis when ``REDIS_URL`` is set. ``create_app`` binds it; tasks run inside
+the app's context with a database connection of their own."""
+import os
+from contextlib import contextmanager
+
+from huey import Huey
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from huey.consumer import Consumer
+
+from extensions import db
+
+huey = Huey("mobile-backend", storage_class=MemoryStorage, utc=True)
+huey.flask_app = None
+
+
+def configure_worker(app):
+    """Point the queue at the app's storage (immediate mode for tests that ask)."""
+    if app.config.get("HUEY_IMMEDIATE"):
+        huey.storage_class, huey.storage_kwargs = MemoryStorage, {}
+        huey._immediate = True
+    elif app.config["REDIS_URL"]:
+        huey.storage_class, huey.storage_kwargs = RedisStorage, {"url": app.config["REDIS_URL"]}
+        huey._immediate = False
+    else:
+        filename = app.config.get("HUEY_SQLITE_FILE") or os.path.join(app.instance_path, "huey.db")
+        huey.storage_class, huey.storage_kwargs = SqliteStorage, {"filename": filename}
+        huey._immediate = False
+    huey.storage = huey.create_storage()
+    huey.flask_app = app
+
+
+@contextmanager
+def task_context():
+    """App context and a database connection for the length of a task."""
+    with huey.flask_app.app_context():
+        with db.connection_context():
+            yield
+
+
+class InProcessConsumer(Consumer):
+    """A consumer that lives beside the API server in one process: it leaves
+    the process's signal handling to the server."""
+
+    def _set_signal_handlers(self):
+        pass
+
+
+def start_in_process(app):
+    consumer = InProcessConsumer(huey, workers=app.config["WORKER_THREADS"], worker_type="thread", periodic=True)
+    consumer.start()
+    return consumer
