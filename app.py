@@ -85,10 +85,11 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from blueprints import auth, health
+    from blueprints import admin, auth, consents, health
 
     app.register_blueprint(health.blp)
-    api.register_blueprint(auth.blp)
+    for blueprint in (auth.blp, consents.blp, admin.blp):
+        api.register_blueprint(blueprint)
 
 
 def register_commands(app):

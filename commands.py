@@ -55,6 +55,20 @@ def worker_command(workers):
     huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
 
 
+@click.command("verify-ledger")
+@with_appcontext
+def verify_ledger_command():
+    """Recompute every consent-ledger chain; exit 1 naming the first entry that does not verify."""
+    from consent import ledger
+
+    with db.connection_context():
+        report = ledger.verify()
+    if not report.ok:
+        click.echo(f"ledger does NOT verify: {report.failure}", err=True)
+        raise SystemExit(1)
+    click.echo(f"ledger verified: {report.entries} entries in {report.subjects} chains")
+
+
 def register(app):
-    for command in (migrate_command, create_admin_command, worker_command):
+    for command in (migrate_command, create_admin_command, worker_command, verify_ledger_command):
         app.cli.add_command(command)

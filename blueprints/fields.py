@@ -1,4 +1,6 @@
 """Marshmallow fields and schemas shared by several blueprints."""
+import base64
+import binascii
 from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -30,6 +32,45 @@ class StrictSchema(Schema):
         unknown = "raise"
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false, nothing that merely looks like one."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
+
+
+class Cursor(fields.String):
+    """An opaque page cursor wrapping an integer key."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 40:
+            raise ValidationError("Not a cursor from this API.")
+        try:
+            decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            key = int(decoded)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise ValidationError("Not a cursor from this API.") from None
+        if key < 0 or key > 2**63:
+            raise ValidationError("Not a cursor from this API.")
+        return key
+
+
 class PageArgs(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
-    cursor = fields.String(load_default=None, validate=validate.Length(max=200))
+    cursor = Cursor(load_default=None)
+
+
+def page_schema(item_schema, name):
+    """``{items: [...], next_cursor}`` around ``item_schema``."""
+    return type(name, (Schema,), {
+        "items": fields.List(fields.Nested(item_schema), required=True),
+        "next_cursor": Cursor(allow_none=True, metadata={"description": "Pass as `cursor` for the next page; null at the end."}),
+    })

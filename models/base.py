@@ -33,3 +33,15 @@ def write_transaction():
     if is_postgres():
         return db.atomic()
     return db.atomic("IMMEDIATE")
+
+
+def keyset_page(query, field, after=None, limit=50, descending=True):
+    """One page of ``query`` ordered by the unique ``field``, starting after
+    the key ``after``; returns (rows, key of the last row if more follow)."""
+    if after is not None:
+        query = query.where(field < after if descending else field > after)
+    rows = list(query.order_by(field.desc() if descending else field.asc()).limit(limit + 1))
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, getattr(rows[-1], field.name)
+    return rows, None

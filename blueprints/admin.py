@@ -1,0 +1,93 @@
+"""Operators' routes (``/v1/admin``): policies, guardian consent, a user's consents."""
+from flask_jwt_extended import current_user
+from marshmallow import fields, validate
+from peewee import IntegrityError
+
+from blueprints.consents import ConsentOverviewSchema, PolicySchema, change_context
+from blueprints.fields import StrictSchema, UtcDateTime
+from consent import catalogue, engine
+from errors import Conflict, NotFound
+from models.account import User
+from security import ApiBlueprint
+
+blp = ApiBlueprint("admin", __name__, url_prefix="/v1/admin", description="Operators")
+
+
+class PolicyCreateSchema(StrictSchema):
+    version = fields.String(required=True, validate=[
+        validate.Length(min=1, max=32), validate.Regexp(r"^[A-Za-z0-9._-]+$", error="Letters, digits, . _ - only.")])
+    text = fields.String(required=True, validate=validate.Length(min=1, max=200_000))
+    changed_permissions = fields.List(
+        fields.String(validate=validate.OneOf(catalogue.KEYS, error="Unknown permission.")),
+        required=True, validate=validate.Length(max=len(catalogue.KEYS)))
+    notify = fields.Boolean(load_default=False, metadata={
+        "description": "Send a service notification about the new version to users with service_push"})
+
+
+class GuardianConsentSchema(StrictSchema):
+    id = fields.UUID(dump_only=True)
+    user_id = fields.UUID(dump_only=True)
+    guardian_name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    relationship = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    evidence_ref = fields.String(required=True, validate=validate.Length(min=1, max=200), metadata={
+        "description": "Where the signed consent is filed, e.g. a document number"})
+    recorded_at = UtcDateTime(dump_only=True)
+
+
+class UserConsentsSchema(ConsentOverviewSchema):
+    user_id = fields.UUID()
+
+
+def _user(user_id):
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+@blp.route("/policies", methods=["POST"])
+@blp.auth(admin=True)
+@blp.arguments(PolicyCreateSchema)
+@blp.response(201, PolicySchema)
+@blp.alt_response(409, response="CONFLICT", description="Version already published")
+def publish_policy(data):
+    """Publish a policy version; grants of the permissions it lists as
+    changed need the user's confirmation again."""
+    try:
+        return engine.publish_policy(data["version"], data["text"], data["changed_permissions"], current_user)
+    except IntegrityError:
+        raise Conflict("This version is already published.", code="version_exists",
+                       details={"version": ["Already published."]}) from None
+
+
+@blp.route("/users/<uuid:user_id>/consents", methods=["GET"])
+@blp.auth(admin=True)
+@blp.response(200, UserConsentsSchema)
+def user_consents(user_id):
+    """A user's consents and whether each is in effect, for the site's other services."""
+    user = _user(user_id)
+    return {"user_id": user.id, **engine.overview(user)}
+
+
+@blp.route("/users/<uuid:user_id>/guardian-consent", methods=["POST"])
+@blp.auth(admin=True)
+@blp.arguments(GuardianConsentSchema)
+@blp.response(201, GuardianConsentSchema)
+def record_guardian_consent(data, user_id):
+    """Record a parent's or guardian's written consent for a minor (policy section 7)."""
+    user = _user(user_id)
+    record = engine.record_guardian_consent(
+        user, data["guardian_name"], data["relationship"], data["evidence_ref"], current_user,
+        change_context("guardian"),
+    )
+    return {**record.__data__, "user_id": user.id}
+
+
+@blp.route("/users/<uuid:user_id>/guardian-consent", methods=["DELETE"])
+@blp.auth(admin=True)
+@blp.response(204)
+def revoke_guardian_consent(user_id):
+    """Withdraw the guardian's consent: what depended on it stops, with effect."""
+    user = _user(user_id)
+    if not engine.revoke_guardian_consent(user, change_context("guardian")):
+        raise NotFound("No guardian consent is on record.")

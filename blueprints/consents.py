@@ -1,0 +1,139 @@
+"""The permission catalogue, the current policy and the user's consents."""
+from flask import request
+from flask_jwt_extended import current_user
+from marshmallow import Schema, fields, validate
+
+from blueprints.fields import PageArgs, StrictBoolean, StrictSchema, UtcDateTime, page_schema
+from consent import catalogue, engine
+from consent.ledger import ChangeContext
+from errors import NotFound
+from models.base import keyset_page
+from models.consent import LedgerEntry, PolicyVersion
+from security import ApiBlueprint
+
+blp = ApiBlueprint("consents", __name__, url_prefix="/v1", description="Permissions, policy and consent")
+
+
+class PermissionSchema(Schema):
+    key = fields.String()
+    title = fields.String()
+    description = fields.String()
+    policy_section = fields.String(metadata={"description": "Section of the privacy policy"})
+    requires = fields.List(fields.String())
+    sensitive = fields.Boolean()
+    minors_allowed = fields.Boolean()
+    guardian_required = fields.Boolean(metadata={"description": "A minor needs a guardian's written consent"})
+
+
+class PermissionListSchema(Schema):
+    permissions = fields.List(fields.Nested(PermissionSchema))
+
+
+class PolicySchema(Schema):
+    version = fields.String()
+    published_at = UtcDateTime()
+    changed_permissions = fields.Method("_changed")
+    text = fields.String()
+
+    def _changed(self, policy):
+        return policy.changed_permissions()
+
+
+class ConsentStatusSchema(Schema):
+    granted = fields.Boolean(metadata={"description": "The user's own choice"})
+    effective = fields.Boolean(metadata={"description": "Whether the permission is in effect now"})
+    reason = fields.String(allow_none=True, metadata={
+        "description": "Why not in effect: not_asked, withdrawn, stale_policy, guardian_required, "
+                       "not_for_minors, requires:<key>"})
+    policy_version = fields.String(allow_none=True, metadata={"description": "Version the choice was made under"})
+    updated_at = UtcDateTime(allow_none=True)
+
+
+class ConsentOverviewSchema(Schema):
+    policy_version = fields.String(allow_none=True, metadata={"description": "The current policy version"})
+    minor = fields.Boolean()
+    guardian_consent = fields.Boolean()
+    consents = fields.Dict(keys=fields.String(), values=fields.Nested(ConsentStatusSchema))
+
+
+class ConsentUpdateSchema(StrictSchema):
+    consents = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(catalogue.KEYS, error="Unknown permission.")),
+        values=StrictBoolean(),
+        required=True,
+        validate=validate.Length(min=1, max=len(catalogue.KEYS)),
+    )
+    device_id = fields.UUID(load_default=None, allow_none=True)
+    source = fields.String(load_default="app", validate=validate.OneOf(engine.USER_SOURCES))
+
+
+class LedgerEntrySchema(Schema):
+    id = fields.Integer()
+    permission = fields.String()
+    granted = fields.Boolean()
+    policy_version = fields.String()
+    source = fields.String()
+    reason = fields.String(allow_none=True)
+    device_id = fields.UUID(allow_none=True)
+    ip = fields.String(allow_none=True, metadata={"description": "Truncated to /24 (IPv4) or /48 (IPv6)"})
+    user_agent = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    hash = fields.String()
+    prev_hash = fields.String()
+
+
+LedgerPageSchema = page_schema(LedgerEntrySchema, "LedgerPage")
+
+
+def change_context(source, device_id=None):
+    return ChangeContext(
+        source=source,
+        device_id=device_id,
+        ip=request.remote_addr,
+        user_agent=request.user_agent.string or None,
+    )
+
+
+@blp.route("/permissions", methods=["GET"])
+@blp.response(200, PermissionListSchema)
+def list_permissions():
+    """The permission catalogue (public)."""
+    return {"permissions": catalogue.PERMISSIONS}
+
+
+@blp.route("/policy", methods=["GET"])
+@blp.response(200, PolicySchema)
+def current_policy():
+    """The current privacy policy version (public)."""
+    policy = PolicyVersion.current()
+    if policy is None:
+        raise NotFound("No policy has been published.")
+    return policy
+
+
+@blp.route("/me/consents", methods=["GET"])
+@blp.auth()
+@blp.response(200, ConsentOverviewSchema)
+def my_consents():
+    """Each permission: the user's choice, whether it is in effect and why not."""
+    return engine.overview(current_user)
+
+
+@blp.route("/me/consents", methods=["PUT"])
+@blp.auth()
+@blp.arguments(ConsentUpdateSchema)
+@blp.response(200, ConsentOverviewSchema)
+def update_my_consents(data):
+    """Grant or withdraw several permissions in one transaction, all or nothing."""
+    return engine.set_consents(current_user, data["consents"], change_context(data["source"], data["device_id"]))
+
+
+@blp.route("/me/consents/history", methods=["GET"])
+@blp.auth()
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, LedgerPageSchema)
+def my_consent_history(args):
+    """The user's ledger entries, newest first."""
+    query = LedgerEntry.select().where(LedgerEntry.user == current_user.id)
+    items, next_key = keyset_page(query, LedgerEntry.id, args["cursor"], args["limit"])
+    return {"items": items, "next_cursor": next_key}

@@ -1,0 +1,2 @@
+"""The consent engine: the one place that decides whether a permission is in
+effect for a user (DESIGN.md, "Principles" 1-4)."""

@@ -1,0 +1,91 @@
+"""The permission catalogue (DESIGN.md, "Permission catalogue"): data, not
+code. Policy sections refer to ``privacy-policy.txt``."""
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Permission:
+    key: str
+    title: str
+    description: str
+    policy_section: str
+    requires: tuple = field(default_factory=tuple)
+    sensitive: bool = False
+    minors_allowed: bool = True
+    # Policy section 7: a minor uses the services only with a parent's or
+    # guardian's written consent, so every permission open to minors needs it.
+    guardian_required: bool = True
+
+
+PERMISSIONS = (
+    Permission(
+        key="device_info",
+        title="Device details",
+        description="Keep your phone's model, manufacturer, operating system version, screen size, "
+        "mobile carrier, language and time zone. Without it we keep only the install id, platform "
+        "and app version.",
+        policy_section="1.2(3)",
+    ),
+    Permission(
+        key="location",
+        title="Approximate location",
+        description="Keep where your phone is, rounded to an area of about 5 km, for delivery "
+        "estimates and offers near you.",
+        policy_section="1.2(2)",
+        sensitive=True,
+    ),
+    Permission(
+        key="precise_location",
+        title="Precise location",
+        description="Keep your location exactly as your phone reports it instead of rounding it.",
+        policy_section="1.2(2)",
+        requires=("location",),
+        sensitive=True,
+        minors_allowed=False,
+    ),
+    Permission(
+        key="service_push",
+        title="Service notifications",
+        description="Notifications about your orders, deliveries and account security.",
+        policy_section="2.1",
+    ),
+    Permission(
+        key="marketing_push",
+        title="Offers and promotions",
+        description="Notifications about products and promotions. Every one carries a one-tap "
+        "unsubscribe.",
+        policy_section="2.2",
+        minors_allowed=False,
+    ),
+    Permission(
+        key="personalization",
+        title="Personalised offers",
+        description="Choose what we show or send you from your device, area and activity. "
+        "Without it you only get offers sent to everyone.",
+        policy_section="2.2, 2.4",
+    ),
+    Permission(
+        key="partner_sharing",
+        title="Sharing with partners",
+        description="Share your details with our partners so that they can send you their offers.",
+        policy_section="2.2, 3.3",
+        minors_allowed=False,
+    ),
+    Permission(
+        key="usage_statistics",
+        title="Usage statistics",
+        description="Count your device in statistics about how the app is used. Statistics never "
+        "identify you.",
+        policy_section="2.5",
+    ),
+)
+
+BY_KEY = {permission.key: permission for permission in PERMISSIONS}
+KEYS = tuple(BY_KEY)
+PUSH_PERMISSIONS = ("service_push", "marketing_push")
+# Not a permission: the ledger's record of a guardian's written consent.
+GUARDIAN_CONSENT = "guardian_consent"
+
+
+def get(key):
+    return BY_KEY[key]

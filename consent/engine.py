@@ -1,0 +1,364 @@
+"""Every consent rule of DESIGN.md lives here. Blueprints, the push fan-out
+and statistics ask this module; none of them re-implements a rule."""
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+from flask import g, has_request_context
+from peewee import fn
+
+from consent import catalogue, ledger
+from consent.ledger import ChangeContext
+from errors import ConsentRequired
+from models.account import User
+from models.base import is_postgres, utcnow, write_transaction
+from models.consent import Consent, GuardianConsent, PolicyChange, PolicyVersion
+
+ADULT_AGE = 18  # policy section 7
+USER_SOURCES = ("app", "web")
+SOURCES = ("app", "web", "unsubscribe_link", "guardian", "admin", "system")
+# Stopping to be in effect for these reasons is a withdrawal in all but name;
+# a stale grant is only waiting for the user to confirm it again.
+WITHDRAWING_REASONS = ("withdrawn", "not_for_minors", "guardian_required")
+
+
+@dataclass(frozen=True)
+class State:
+    """The user's recorded choice for one permission."""
+
+    granted: bool
+    policy_id: int
+    policy_version: str
+    updated_at: object
+    changed_in: int = None  # newest policy version listing the permission as changed
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What the rules need to know about one user."""
+
+    birth_date: date = None
+    guardian_consent: bool = False
+    states: dict = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    effective: bool
+    reason: str = None
+
+
+IN_EFFECT = Decision(True)
+
+
+# -- the rules -----------------------------------------------------------------
+
+def is_minor(birth_date, today=None):
+    """Under 18 on ``today`` (policy section 7). No birth date: not known to be a minor."""
+    if birth_date is None:
+        return False
+    today = today or date.today()
+    return birth_date > adulthood_cutoff(today)
+
+
+def adulthood_cutoff(today):
+    """Anyone born after this day is a minor on ``today``."""
+    try:
+        return today.replace(year=today.year - ADULT_AGE)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year - ADULT_AGE, day=28)
+
+
+def decide(key, subject, today=None):
+    """Whether ``key`` is in effect for ``subject``, and why not."""
+    permission = catalogue.get(key)
+    state = (subject.states or {}).get(key)
+    if state is None:
+        return Decision(False, "not_asked")
+    if not state.granted:
+        return Decision(False, "withdrawn")
+    if state.changed_in is not None and state.policy_id < state.changed_in:
+        return Decision(False, "stale_policy")
+    if is_minor(subject.birth_date, today):
+        if not permission.minors_allowed:
+            return Decision(False, "not_for_minors")
+        if permission.guardian_required and not subject.guardian_consent:
+            return Decision(False, "guardian_required")
+    for required in permission.requires:
+        if not decide(required, subject, today).effective:
+            return Decision(False, f"requires:{required}")
+    return IN_EFFECT
+
+
+def decide_all(subject, today=None):
+    return {key: decide(key, subject, today) for key in catalogue.KEYS}
+
+
+# -- loading what the rules need ----------------------------------------------------
+
+def _state_query(user_ids):
+    changed_in = (
+        PolicyChange.select(fn.MAX(PolicyChange.policy))
+        .where(PolicyChange.permission == Consent.permission)
+    )
+    guardian = GuardianConsent.select(fn.COUNT(GuardianConsent.id)).where(
+        (GuardianConsent.user == Consent.user) & GuardianConsent.revoked_at.is_null()
+    )
+    return (
+        Consent.select(
+            Consent.user,
+            Consent.permission,
+            Consent.granted,
+            Consent.policy,
+            Consent.updated_at,
+            PolicyVersion.version.alias("policy_version"),
+            changed_in.alias("changed_in"),
+            guardian.alias("guardians"),
+        )
+        .join(PolicyVersion, on=(Consent.policy == PolicyVersion.id))
+        .where(Consent.user.in_(user_ids))
+        .objects()
+    )
+
+
+def load_subjects(users):
+    """``{user id: Subject}`` for many users in one query (the fan-out's path)."""
+    users = list(users)
+    states = defaultdict(dict)
+    guardians = set()
+    if users:
+        for row in _state_query([u.id for u in users]):
+            states[row.user_id][row.permission] = State(
+                bool(row.granted), row.policy_id, row.policy_version, row.updated_at, row.changed_in
+            )
+            if row.guardians:
+                guardians.add(row.user_id)
+    return {
+        u.id: Subject(birth_date=u.birth_date, guardian_consent=u.id in guardians, states=states.get(u.id, {}))
+        for u in users
+    }
+
+
+def _cache():
+    if not has_request_context():
+        return {}
+    if "consent_subjects" not in g:
+        g.consent_subjects = {}
+    return g.consent_subjects
+
+
+def subject_for(user):
+    """The user's Subject, loaded once per request (a change invalidates it)."""
+    cache = _cache()
+    if user.id not in cache:
+        cache[user.id] = load_subjects([user])[user.id]
+    return cache[user.id]
+
+
+def _forget(user):
+    _cache().pop(user.id, None)
+
+
+def check(user, key, today=None):
+    return decide(key, subject_for(user), today)
+
+
+def is_effective(user, key):
+    return check(user, key).effective
+
+
+def require(user, key):
+    """Raise 403 ``consent_required`` unless ``key`` is in effect."""
+    decision = check(user, key)
+    if not decision.effective:
+        raise ConsentRequired(key, decision.reason)
+
+
+def overview(user, today=None):
+    """The user's choices and whether each is in effect (``GET /me/consents``)."""
+    subject = subject_for(user)
+    current = PolicyVersion.current()
+    consents = {}
+    for key in catalogue.KEYS:
+        state = subject.states.get(key)
+        decision = decide(key, subject, today)
+        consents[key] = {
+            "granted": bool(state and state.granted),
+            "effective": decision.effective,
+            "reason": decision.reason,
+            "policy_version": state.policy_version if state else None,
+            "updated_at": state.updated_at if state else None,
+        }
+    return {
+        "policy_version": current.version if current else None,
+        "minor": is_minor(user.birth_date, today),
+        "guardian_consent": subject.guardian_consent,
+        "consents": consents,
+    }
+
+
+# -- withdrawal effects ----------------------------------------------------------
+
+_withdrawal_effects = defaultdict(list)
+
+
+def on_withdrawal(key):
+    """Register ``effect(user, decisions)`` to run, in the transaction of the
+    change, when ``key`` stops being in effect or is withdrawn. ``decisions``
+    are the user's decisions after the change."""
+    if key not in catalogue.BY_KEY:
+        raise KeyError(key)
+
+    def register(effect):
+        _withdrawal_effects[key].append(effect)
+        return effect
+
+    return register
+
+
+def _stopped(before, after, withdrawn_keys):
+    for key in catalogue.KEYS:
+        if key in withdrawn_keys:
+            yield key
+        elif before[key].effective and not after[key].effective and (
+            after[key].reason in WITHDRAWING_REASONS or after[key].reason.startswith("requires:")
+        ):
+            yield key
+
+
+def _run_effects(user, before, after, withdrawn_keys):
+    stopped = list(_stopped(before, after, withdrawn_keys))
+    for key in stopped:
+        for effect in _withdrawal_effects[key]:
+            effect(user, after)
+    return stopped
+
+
+# -- changes -----------------------------------------------------------------
+
+def lock_user(user):
+    """Serialise consent changes of one user (PostgreSQL row lock; SQLite's
+    write transaction already holds the database lock)."""
+    if is_postgres():
+        User.select(User.id).where(User.id == user.id).for_update().execute()
+
+
+def _apply(user, changes, context, today=None):
+    """Write ``changes`` ({key: bool}) inside the caller's transaction."""
+    lock_user(user)
+    policy = PolicyVersion.current()
+    before_subject = load_subjects([user])[user.id]
+    before = decide_all(before_subject, today)
+    withdrawn = set()
+    for key in catalogue.KEYS:
+        if key not in changes:
+            continue
+        value = bool(changes[key])
+        state = before_subject.states.get(key)
+        if state is not None and state.granted == value and before[key].reason != "stale_policy":
+            continue  # already so: nothing to record
+        now = utcnow()
+        (
+            Consent.insert(user=user, permission=key, granted=value, policy=policy, updated_at=now)
+            .on_conflict(
+                conflict_target=[Consent.user, Consent.permission],
+                update={Consent.granted: value, Consent.policy: policy, Consent.updated_at: now},
+            )
+            .execute()
+        )
+        ledger.append(user, key, value, policy.version, context)
+        if state is not None and state.granted and not value:
+            withdrawn.add(key)
+    after = decide_all(load_subjects([user])[user.id], today)
+    _run_effects(user, before, after, withdrawn)
+    return after
+
+
+def set_consents(user, changes, context):
+    """Change several permissions at once, all or nothing. Each change of
+    state appends one ledger entry; setting a state the user already has
+    (and that is not stale) writes nothing."""
+    unknown = sorted(set(changes) - set(catalogue.KEYS))
+    if unknown:
+        raise KeyError(unknown)
+    if context.source not in SOURCES:
+        raise ValueError(context.source)
+    with write_transaction():
+        _apply(user, changes, context)
+    _forget(user)
+    return overview(user)
+
+
+def reevaluate(user, context, before):
+    """After a fact about the user changed (birth date, guardian consent),
+    withdraw every grant that stopped being in effect: its state becomes
+    withdrawn, a ledger entry records the reason, and its withdrawal effects
+    run. Runs inside the caller's transaction, under ``lock_user``."""
+    subject = load_subjects([user])[user.id]
+    after = decide_all(subject)
+    stopped = [
+        key for key in _stopped(before, after, set())
+        if subject.states.get(key) is not None and subject.states[key].granted
+    ]
+    policy = PolicyVersion.current()
+    now = utcnow()
+    for key in stopped:
+        Consent.update(granted=False, policy=policy, updated_at=now).where(
+            (Consent.user == user) & (Consent.permission == key)
+        ).execute()
+        ledger.append(user, key, False, policy.version, context, reason=after[key].reason)
+    if stopped:
+        after = decide_all(load_subjects([user])[user.id])
+        for key in stopped:
+            for effect in _withdrawal_effects[key]:
+                effect(user, after)
+    _forget(user)
+    return stopped
+
+
+# -- guardians and policies -------------------------------------------------------
+
+def record_guardian_consent(user, guardian_name, relationship, evidence_ref, admin, context):
+    with write_transaction():
+        lock_user(user)
+        record = GuardianConsent.create(
+            user=user,
+            guardian_name=guardian_name,
+            relationship=relationship,
+            evidence_ref=evidence_ref,
+            recorded_by=admin,
+            recorded_at=utcnow(),
+        )
+        ledger.append(user, catalogue.GUARDIAN_CONSENT, True, PolicyVersion.current().version, context)
+    _forget(user)
+    return record
+
+
+def revoke_guardian_consent(user, context):
+    """Withdraw the guardian's consent; what depended on it stops, with effect."""
+    with write_transaction():
+        lock_user(user)
+        before = decide_all(load_subjects([user])[user.id])
+        revoked = (
+            GuardianConsent.update(revoked_at=utcnow())
+            .where((GuardianConsent.user == user) & GuardianConsent.revoked_at.is_null())
+            .execute()
+        )
+        if revoked:
+            ledger.append(user, catalogue.GUARDIAN_CONSENT, False, PolicyVersion.current().version, context)
+            reevaluate(user, context, before)
+    _forget(user)
+    return revoked
+
+
+def publish_policy(version, text, changed_permissions, admin):
+    """Publish a policy version. Grants of the permissions it lists as
+    changed become stale until each user confirms them again."""
+    unknown = sorted(set(changed_permissions) - set(catalogue.KEYS))
+    if unknown:
+        raise KeyError(unknown)
+    with write_transaction():
+        policy = PolicyVersion.create(version=version, text=text, published_by=admin, published_at=utcnow())
+        for key in sorted(set(changed_permissions)):
+            PolicyChange.create(policy=policy, permission=key)
+    return policy

@@ -1,0 +1,121 @@
+"""Consent state, policy versions, guardian consents and the append-only ledger."""
+import uuid
+
+from peewee import (
+    BigAutoField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+    UUIDField,
+    fn,
+)
+
+from models.account import User
+from models.base import BaseModel, utcnow
+
+
+class PolicyVersion(BaseModel):
+    """A published privacy policy; ``id`` orders versions."""
+
+    version = CharField(max_length=32, unique=True)
+    text = TextField()
+    published_at = DateTimeField(default=utcnow)
+    published_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
+
+    class Meta:
+        table_name = "policy_version"
+
+    @classmethod
+    def current(cls):
+        return cls.select().order_by(cls.id.desc()).first()
+
+    def changed_permissions(self):
+        return [c.permission for c in self.changes.order_by(PolicyChange.permission)]
+
+
+class PolicyChange(BaseModel):
+    """A permission that a policy version changed materially: grants made
+    under an earlier version are stale from then on."""
+
+    policy = ForeignKeyField(PolicyVersion, backref="changes", on_delete="CASCADE")
+    permission = CharField(max_length=32)
+
+    class Meta:
+        table_name = "policy_change"
+        indexes = ((("permission", "policy"), True),)
+
+    @classmethod
+    def latest_by_permission(cls):
+        query = cls.select(cls.permission, fn.MAX(cls.policy).alias("policy_id")).group_by(cls.permission)
+        return {row.permission: row.policy_id for row in query}
+
+
+class Consent(BaseModel):
+    """The user's current choice for one permission (the ledger has the history)."""
+
+    user = ForeignKeyField(User, backref="consents", on_delete="CASCADE")
+    permission = CharField(max_length=32)
+    granted = BooleanField()
+    policy = ForeignKeyField(PolicyVersion, on_delete="RESTRICT")
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "consent"
+        indexes = ((("user", "permission"), True),)
+
+
+class GuardianConsent(BaseModel):
+    """A parent's or guardian's written consent for a minor (policy section 7)."""
+
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    user = ForeignKeyField(User, backref="guardian_consents", on_delete="CASCADE")
+    guardian_name = CharField(max_length=120)
+    relationship = CharField(max_length=60)
+    evidence_ref = CharField(max_length=200)
+    recorded_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    recorded_at = DateTimeField(default=utcnow)
+    revoked_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "guardian_consent"
+
+    @classmethod
+    def active_for(cls, user):
+        return (
+            cls.select()
+            .where((cls.user == user) & cls.revoked_at.is_null())
+            .order_by(cls.recorded_at.desc())
+            .first()
+        )
+
+
+class LedgerEntry(BaseModel):
+    """One grant or withdrawal. Rows are only ever inserted; each carries the
+    hash of its subject's previous entry. Personal data (IP, user agent,
+    device) is kept outside the hashed fields, behind a salted digest, so
+    erasure can blank it and the chain still verifies."""
+
+    id = BigAutoField()
+    subject = UUIDField()
+    seq = IntegerField()
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="ledger")
+    permission = CharField(max_length=32)
+    granted = BooleanField()
+    policy_version = CharField(max_length=32)
+    source = CharField(max_length=20)
+    reason = CharField(max_length=40, null=True)
+    device_id = UUIDField(null=True)
+    ip = CharField(max_length=64, null=True)
+    user_agent = CharField(max_length=256, null=True)
+    pii_salt = CharField(max_length=64, null=True)
+    pii_digest = CharField(max_length=64)
+    created_at = DateTimeField()
+    prev_hash = CharField(max_length=64)
+    hash = CharField(max_length=64)
+
+    class Meta:
+        table_name = "ledger_entry"
+        indexes = ((("subject", "seq"), True), (("user", "id"), False))
