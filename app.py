@@ -85,14 +85,15 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from blueprints import admin, auth, consents, health
+    from blueprints import admin, auth, consents, devices, health
 
     app.register_blueprint(health.blp)
-    for blueprint in (auth.blp, consents.blp, admin.blp):
+    for blueprint in (auth.blp, consents.blp, devices.blp, admin.blp):
         api.register_blueprint(blueprint)
 
 
 def register_commands(app):
+    import tasks  # noqa: F401  (registers the periodic tasks with the worker)
     from commands import register
 
     register(app)

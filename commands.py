@@ -69,6 +69,18 @@ def verify_ledger_command():
     click.echo(f"ledger verified: {report.entries} entries in {report.subjects} chains")
 
 
+@click.command("purge")
+@with_appcontext
+def purge_command():
+    """Delete locations and device reports past their retention."""
+    import reports
+
+    with db.connection_context():
+        counts = reports.purge_expired()
+    for name, count in counts.items():
+        click.echo(f"{name}: {count} deleted")
+
+
 def register(app):
-    for command in (migrate_command, create_admin_command, worker_command, verify_ledger_command):
+    for command in (migrate_command, create_admin_command, worker_command, verify_ledger_command, purge_command):
         app.cli.add_command(command)

@@ -6,9 +6,10 @@ from marshmallow import Schema, fields, validate
 from blueprints.fields import PageArgs, StrictBoolean, StrictSchema, UtcDateTime, page_schema
 from consent import catalogue, engine
 from consent.ledger import ChangeContext
-from errors import NotFound
+from errors import NotFound, ValidationFailed
 from models.base import keyset_page
 from models.consent import LedgerEntry, PolicyVersion
+from models.device import Device
 from security import ApiBlueprint
 
 blp = ApiBlueprint("consents", __name__, url_prefix="/v1", description="Permissions, policy and consent")
@@ -125,6 +126,8 @@ def my_consents():
 @blp.response(200, ConsentOverviewSchema)
 def update_my_consents(data):
     """Grant or withdraw several permissions in one transaction, all or nothing."""
+    if data["device_id"] is not None and Device.owned(current_user, data["device_id"]) is None:
+        raise ValidationFailed({"device_id": ["Not one of your devices."]})
     return engine.set_consents(current_user, data["consents"], change_context(data["source"], data["device_id"]))
 
 

@@ -1,6 +1,7 @@
 """Every consent rule of DESIGN.md lives here. Blueprints, the push fan-out
 and statistics ask this module; none of them re-implements a rule."""
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -236,11 +237,25 @@ def _run_effects(user, before, after, withdrawn_keys):
 
 # -- changes -----------------------------------------------------------------
 
-def lock_user(user):
+def lock_user(user, shared=False):
     """Serialise consent changes of one user (PostgreSQL row lock; SQLite's
-    write transaction already holds the database lock)."""
+    write transaction already holds the database lock). A shared lock lets
+    writers of consent-gated data run side by side while keeping a change
+    of consent out until they commit."""
     if is_postgres():
-        User.select(User.id).where(User.id == user.id).for_update().execute()
+        User.select(User.id).where(User.id == user.id).for_update("FOR SHARE" if shared else True).execute()
+
+
+@contextmanager
+def consent_held(user):
+    """A transaction during which the user's consents cannot change, so a
+    decision taken inside still holds when the data it allowed is committed.
+    Gated writes happen inside one; a withdrawal waits for them and then
+    removes what they wrote."""
+    with write_transaction():
+        lock_user(user, shared=True)
+        _forget(user)
+        yield
 
 
 def _apply(user, changes, context, today=None):

@@ -2,10 +2,13 @@
 from models.account import AuthSession, User
 from models.base import BaseModel, db, is_postgres, utcnow, write_transaction
 from models.consent import Consent, GuardianConsent, LedgerEntry, PolicyChange, PolicyVersion
+from models.device import Device, DeviceReport, Location, PushToken
 
-ALL_MODELS = [User, AuthSession, PolicyVersion, PolicyChange, Consent, GuardianConsent, LedgerEntry]
+ALL_MODELS = [User, AuthSession, PolicyVersion, PolicyChange, Consent, GuardianConsent, LedgerEntry,
+              Device, DeviceReport, PushToken, Location]
 
 __all__ = [
-    "ALL_MODELS", "AuthSession", "BaseModel", "Consent", "GuardianConsent", "LedgerEntry", "PolicyChange",
+    "ALL_MODELS", "AuthSession", "BaseModel", "Consent", "Device", "DeviceReport", "GuardianConsent",
+    "LedgerEntry", "Location", "PolicyChange", "PushToken",
     "PolicyVersion", "User", "db", "is_postgres", "utcnow", "write_transaction",
 ]

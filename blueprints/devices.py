@@ -1,0 +1,299 @@
+"""Devices, device snapshots, push tokens and locations (``/v1/devices``)."""
+import math
+import zoneinfo
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_jwt_extended import current_user
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+import reports
+from blueprints.fields import StrictSchema, UtcDateTime
+from errors import NotFound
+from models.base import utcnow
+from models.device import Device, PushToken
+from security import ApiBlueprint
+
+blp = ApiBlueprint("devices", __name__, url_prefix="/v1/devices", description="Devices and their reports")
+
+PLATFORMS = ("android", "ios", "harmonyos", "web")
+MAX_BATCH = 500
+TIMEZONES = frozenset(zoneinfo.available_timezones())
+EARLIEST_EVENT = datetime(2000, 1, 1)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+class FiniteNumber(fields.Float):
+    """A JSON number: not a string, not a boolean, not NaN or infinite."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError("Must be a number.")
+        if not math.isfinite(value):
+            raise ValidationError("Must be a finite number.")
+        return float(value)
+
+
+def _text(limit):
+    return fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=limit))
+
+
+class DeviceDetailsSchema(StrictSchema):
+    """Details a device reports; all but the app version need ``device_info``."""
+
+    app_version = fields.String(required=True, validate=[
+        validate.Length(max=32), validate.Regexp(r"^\d+(\.\d+){0,3}$", error="Dotted numbers, e.g. 3.12.0.")])
+    model = _text(64)
+    manufacturer = _text(64)
+    os_name = _text(64)
+    os_version = _text(64)
+    carrier = _text(64)
+    resolution = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+        r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$", error="WIDTHxHEIGHT in pixels, e.g. 1080x2400."))
+    locale = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=35), validate.Regexp(
+        r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,4}$", error="A language tag, e.g. zh-CN.")])
+    timezone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+
+    @validates("timezone")
+    def known_zone(self, value, **kwargs):
+        if value is not None and value not in TIMEZONES:
+            raise ValidationError("Not an IANA time zone, e.g. Asia/Shanghai.")
+
+
+class DeviceRegisterSchema(DeviceDetailsSchema):
+    installation_id = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9_-]{8,128}$", error="8 to 128 characters of A-Z, a-z, 0-9, _ and -."))
+    platform = fields.String(required=True, validate=validate.OneOf(PLATFORMS))
+
+
+class PushStatusSchema(Schema):
+    provider = fields.String()
+    notifications_enabled = fields.Boolean()
+    updated_at = UtcDateTime()
+
+
+class DeviceSchema(Schema):
+    id = fields.UUID()
+    installation_id = fields.String()
+    platform = fields.String()
+    app_version = fields.String()
+    model = fields.String(allow_none=True)
+    manufacturer = fields.String(allow_none=True)
+    os_name = fields.String(allow_none=True)
+    os_version = fields.String(allow_none=True)
+    carrier = fields.String(allow_none=True)
+    resolution = fields.String(allow_none=True)
+    locale = fields.String(allow_none=True)
+    timezone = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    last_seen_at = UtcDateTime()
+    push = fields.Method("_push", allow_none=True, metadata={"description": "Push registration, null if none"})
+
+    def _push(self, device):
+        token = PushToken.get_or_none(PushToken.device == device.id)
+        return PushStatusSchema().dump(token) if token else None
+
+
+class GatedResultSchema(Schema):
+    stored = fields.List(fields.String(), metadata={"description": "Fields kept"})
+    dropped = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "Fields not kept -> why, e.g. device_info:not_asked"})
+
+
+class DeviceResultSchema(GatedResultSchema):
+    device = fields.Nested(DeviceSchema)
+
+
+class DeviceListSchema(Schema):
+    devices = fields.List(fields.Nested(DeviceSchema))
+
+
+class ReportSchema(Schema):
+    id = fields.Integer()
+    app_version = fields.String(allow_none=True)
+    model = fields.String(allow_none=True)
+    manufacturer = fields.String(allow_none=True)
+    os_name = fields.String(allow_none=True)
+    os_version = fields.String(allow_none=True)
+    carrier = fields.String(allow_none=True)
+    resolution = fields.String(allow_none=True)
+    locale = fields.String(allow_none=True)
+    timezone = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+
+
+class ReportResultSchema(GatedResultSchema):
+    report = fields.Nested(ReportSchema)
+
+
+class PushTokenSchema(StrictSchema):
+    token = fields.String(required=True, validate=[
+        validate.Length(min=16, max=4096), validate.Regexp(r"^[\x21-\x7e]+$", error="Printable ASCII only.")])
+    provider = fields.String(load_default="fcm", validate=validate.OneOf(["fcm"]))
+    notifications_enabled = fields.Boolean(load_default=True)
+
+
+class LocationInSchema(StrictSchema):
+    latitude = FiniteNumber(required=True, validate=validate.Range(min=-90, max=90))
+    longitude = FiniteNumber(required=True, validate=validate.Range(min=-180, max=180))
+    accuracy_m = FiniteNumber(load_default=None, allow_none=True, validate=validate.Range(min=0, max=100_000))
+    captured_at = UtcDateTime(required=True)
+
+    @validates("captured_at")
+    def recent(self, value, **kwargs):
+        now = utcnow()
+        if value > now + FUTURE_TOLERANCE:
+            raise ValidationError("Must not be more than 5 minutes in the future.")
+        oldest = max(EARLIEST_EVENT, now - timedelta(days=current_app.config["LOCATION_RETENTION_DAYS"]))
+        if value < oldest:
+            raise ValidationError("Older than the retention window; it would be purged at once.")
+
+
+class LocationSchema(Schema):
+    id = fields.Integer()
+    latitude = fields.Float()
+    longitude = fields.Float()
+    precision = fields.String(metadata={"description": "approximate (geohash-5 cell centre) or precise"})
+    geohash = fields.String()
+    accuracy_m = fields.Float(allow_none=True)
+    captured_at = UtcDateTime()
+
+
+class LocationResultSchema(Schema):
+    location = fields.Nested(LocationSchema)
+
+
+class LocationBatchSchema(StrictSchema):
+    locations = fields.List(
+        fields.Dict(), required=True, validate=validate.Length(min=1, max=MAX_BATCH),
+        metadata={"description": "Up to 500 items, each a LocationIn; invalid items are rejected one by one"})
+
+
+class BatchItemResultSchema(Schema):
+    index = fields.Integer()
+    status = fields.String(metadata={"description": "stored, duplicate or rejected"})
+    errors = fields.Dict(metadata={"description": "Why an item was rejected: field -> messages"})
+
+
+class BatchResultSchema(Schema):
+    precision = fields.String()
+    stored = fields.Integer()
+    duplicates = fields.Integer()
+    rejected = fields.Integer()
+    results = fields.List(fields.Nested(BatchItemResultSchema))
+
+
+def own_device(device_id):
+    device = Device.owned(current_user, device_id)
+    if device is None:
+        raise NotFound("No such device.")
+    return device
+
+
+def gated_answer(gated, **extra):
+    return {**extra, "stored": gated.stored, "dropped": gated.dropped}
+
+
+@blp.route("", methods=["POST"])
+@blp.auth()
+@blp.arguments(DeviceRegisterSchema)
+@blp.response(201, DeviceResultSchema, description="A new installation")
+@blp.alt_response(200, schema=DeviceResultSchema, description="The same installation again", success=True)
+def register_device(data):
+    """Register the installation or update it. Details that need
+    ``device_info`` are dropped (and listed) unless it is in effect."""
+    device, created, gated = reports.register_device(current_user, data)
+    return gated_answer(gated, device=device), 201 if created else 200
+
+
+@blp.route("", methods=["GET"])
+@blp.auth()
+@blp.response(200, DeviceListSchema)
+def list_devices():
+    """The user's devices."""
+    return {"devices": list(Device.for_user(current_user))}
+
+
+@blp.route("/<uuid:device_id>", methods=["GET"])
+@blp.auth()
+@blp.response(200, DeviceSchema)
+def get_device(device_id):
+    return own_device(device_id)
+
+
+@blp.route("/<uuid:device_id>", methods=["DELETE"])
+@blp.auth()
+@blp.response(204)
+def delete_device(device_id):
+    """Remove the device with its push token, reports and locations."""
+    reports.delete_device(own_device(device_id))
+
+
+@blp.route("/<uuid:device_id>/reports", methods=["POST"])
+@blp.auth()
+@blp.arguments(DeviceDetailsSchema)
+@blp.response(201, ReportResultSchema)
+def post_report(data, device_id):
+    """A snapshot of the device's details, gated like registration."""
+    report, gated = reports.record_report(current_user, own_device(device_id), data)
+    return gated_answer(gated, report=report)
+
+
+@blp.route("/<uuid:device_id>/push-token", methods=["PUT"])
+@blp.auth()
+@blp.arguments(PushTokenSchema)
+@blp.response(200, PushStatusSchema)
+@blp.alt_response(403, response="FORBIDDEN", description="consent_required: neither push permission is in effect")
+def put_push_token(data, device_id):
+    """Store the device's push token (needs service_push or marketing_push)."""
+    return reports.set_push_token(current_user, own_device(device_id), data["token"], data["provider"],
+                                  data["notifications_enabled"])
+
+
+@blp.route("/<uuid:device_id>/push-token", methods=["DELETE"])
+@blp.auth()
+@blp.response(204)
+def delete_push_token(device_id):
+    """Forget the device's push token (e.g. on sign-out)."""
+    reports.remove_push_token(own_device(device_id))
+
+
+@blp.route("/<uuid:device_id>/locations", methods=["POST"])
+@blp.auth()
+@blp.arguments(LocationInSchema)
+@blp.response(201, LocationResultSchema, description="Stored")
+@blp.alt_response(200, schema=LocationResultSchema, description="Already stored (a retry)", success=True)
+@blp.alt_response(403, response="FORBIDDEN", description="consent_required: location is not in effect")
+def post_location(data, device_id):
+    """Store a location: approximate (geohash-5 cell centre) with
+    ``location``, as reported with ``precise_location`` too."""
+    location, created = reports.store_location(current_user, own_device(device_id), data)
+    return {"location": location}, 201 if created else 200
+
+
+@blp.route("/<uuid:device_id>/locations/batch", methods=["POST"])
+@blp.auth()
+@blp.arguments(LocationBatchSchema)
+@blp.response(200, BatchResultSchema)
+@blp.alt_response(403, response="FORBIDDEN", description="consent_required: location is not in effect")
+def post_location_batch(data, device_id):
+    """Up to 500 locations; consent is checked once, each item is answered."""
+    device = own_device(device_id)
+    schema = LocationInSchema()
+    items, errors = [], {}
+    for index, raw in enumerate(data["locations"]):
+        try:
+            items.append(schema.load(raw))
+        except ValidationError as error:
+            items.append(None)
+            errors[index] = error.messages
+    statuses, precision = reports.store_locations(current_user, device, items)
+    results = [{"index": i, "status": status, **({"errors": errors[i]} if i in errors else {})}
+               for i, status in enumerate(statuses)]
+    return {
+        "precision": precision,
+        "stored": statuses.count("stored"),
+        "duplicates": statuses.count("duplicate"),
+        "rejected": statuses.count("rejected"),
+        "results": results,
+    }

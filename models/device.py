@@ -1,0 +1,123 @@
+"""Devices, their report history, push tokens and locations."""
+import uuid
+
+from peewee import (
+    BigAutoField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    DoubleField,
+    ForeignKeyField,
+    UUIDField,
+    fn,
+)
+
+from models.account import User
+from models.base import BaseModel, utcnow
+
+# Kept only while ``device_info`` is in effect (DESIGN.md, catalogue).
+GATED_DEVICE_FIELDS = ("model", "manufacturer", "os_name", "os_version", "carrier", "resolution", "locale", "timezone")
+
+
+class Device(BaseModel):
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    user = ForeignKeyField(User, backref="devices", on_delete="CASCADE")
+    installation_id = CharField(max_length=128)
+    platform = CharField(max_length=16)
+    app_version = CharField(max_length=32)
+    model = CharField(max_length=64, null=True)
+    manufacturer = CharField(max_length=64, null=True)
+    os_name = CharField(max_length=64, null=True)
+    os_version = CharField(max_length=64, null=True)
+    carrier = CharField(max_length=64, null=True)
+    resolution = CharField(max_length=16, null=True)
+    locale = CharField(max_length=35, null=True)
+    timezone = CharField(max_length=64, null=True)
+    created_at = DateTimeField(default=utcnow)
+    last_seen_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "device"
+        indexes = ((("user", "installation_id"), True),)
+
+    @classmethod
+    def for_user(cls, user):
+        return cls.select().where(cls.user == user).order_by(cls.created_at, cls.id)
+
+    @classmethod
+    def owned(cls, user, device_id):
+        """The user's device, or None: another user's device is as absent as a missing one."""
+        return cls.get_or_none((cls.id == device_id) & (cls.user == user))
+
+    @classmethod
+    def blank_gated_fields(cls, user):
+        return cls.update({getattr(cls, name): None for name in GATED_DEVICE_FIELDS}).where(cls.user == user).execute()
+
+
+class DeviceReport(BaseModel):
+    """A snapshot of a device's details, kept as history for the user's export."""
+
+    id = BigAutoField()
+    device = ForeignKeyField(Device, backref="reports", on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="device_reports", on_delete="CASCADE")
+    app_version = CharField(max_length=32, null=True)
+    model = CharField(max_length=64, null=True)
+    manufacturer = CharField(max_length=64, null=True)
+    os_name = CharField(max_length=64, null=True)
+    os_version = CharField(max_length=64, null=True)
+    carrier = CharField(max_length=64, null=True)
+    resolution = CharField(max_length=16, null=True)
+    locale = CharField(max_length=35, null=True)
+    timezone = CharField(max_length=64, null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "device_report"
+        indexes = ((("user", "id"), False),)
+
+
+class PushToken(BaseModel):
+    """A device's push token. One row per device and per token: a token
+    registered again by another device row moves there."""
+
+    id = BigAutoField()
+    device = ForeignKeyField(Device, backref="push_tokens", on_delete="CASCADE", unique=True)
+    token = CharField(max_length=4096, unique=True)
+    provider = CharField(max_length=16, default="fcm")
+    notifications_enabled = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "push_token"
+
+    @classmethod
+    def delete_for_user(cls, user):
+        devices = Device.select(Device.id).where(Device.user == user)
+        return cls.delete().where(cls.device.in_(devices)).execute()
+
+
+class Location(BaseModel):
+    id = BigAutoField()
+    device = ForeignKeyField(Device, backref="locations", on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="locations", on_delete="CASCADE")
+    latitude = DoubleField()
+    longitude = DoubleField()
+    geohash = CharField(max_length=5, index=True)
+    precision = CharField(max_length=12)  # approximate | precise
+    accuracy_m = DoubleField(null=True)
+    captured_at = DateTimeField(index=True)
+    received_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "location"
+        indexes = ((("device", "captured_at"), True), (("user", "id"), False))
+
+    @classmethod
+    def delete_for_user(cls, user):
+        return cls.delete().where(cls.user == user).execute()
+
+    @classmethod
+    def precise_cells(cls, user):
+        query = cls.select(fn.DISTINCT(cls.geohash)).where((cls.user == user) & (cls.precision == "precise"))
+        return [row.geohash for row in query]

@@ -1,0 +1,26 @@
+"""Periodic housekeeping run by the worker."""
+import logging
+
+from huey import crontab
+
+import reports
+from models import AuthSession
+from worker import huey, task_context
+
+log = logging.getLogger(__name__)
+
+
+@huey.periodic_task(crontab(minute="7", hour="*"))
+def purge_retention():
+    """Enforce LOCATION_RETENTION_DAYS and DEVICE_REPORT_RETENTION_DAYS."""
+    with task_context():
+        counts = reports.purge_expired()
+    log.info("retention purge: %s", counts)
+    return counts
+
+
+@huey.periodic_task(crontab(minute="37", hour="3"))
+def purge_expired_sessions():
+    """Sessions whose refresh tokens can no longer be used."""
+    with task_context():
+        return AuthSession.purge_expired()
