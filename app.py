@@ -85,15 +85,16 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from blueprints import admin, auth, consents, devices, health
+    from blueprints import admin, auth, consents, devices, health, push
 
     app.register_blueprint(health.blp)
-    for blueprint in (auth.blp, consents.blp, devices.blp, admin.blp):
+    for blueprint in (auth.blp, consents.blp, devices.blp, admin.blp, push.blp):
         api.register_blueprint(blueprint)
 
 
 def register_commands(app):
-    import tasks  # noqa: F401  (registers the periodic tasks with the worker)
+    import push.tasks  # noqa: F401  (register the tasks with the worker)
+    import tasks  # noqa: F401
     from commands import register
 
     register(app)

@@ -27,6 +27,11 @@ DEFAULTS = {
     "FCM_PROJECT_ID": None,
     "FCM_ENDPOINT": None,
     "PUSH_RATE_PER_MINUTE": 500_000,
+    "PUSH_SLICE_SIZE": 500,
+    "PUSH_SLICE_LEASE_SECONDS": 120,
+    "PUSH_RETRY_BASE_SECONDS": 2.0,
+    "PUSH_RETRY_MAX_SECONDS": 300.0,
+    "PUSH_INLINE_RETRY_MAX_SECONDS": 5.0,
     "LOCATION_RETENTION_DAYS": 90,
     "DEVICE_REPORT_RETENTION_DAYS": 180,
     "STATS_MIN_GROUP_SIZE": 10,
@@ -35,6 +40,7 @@ DEFAULTS = {
     "RATELIMIT_LOGIN_ACCOUNT": "5 per 15 minutes",
     "RATELIMIT_REGISTER": "20 per hour",
     "RATELIMIT_REFRESH": "60 per hour",
+    "RATELIMIT_UNSUBSCRIBE": "30 per minute",
     "CORS_ORIGINS": None,
     "PASSWORD_HASH_TIME_COST": 3,
     "PASSWORD_HASH_MEMORY_KIB": 65536,
@@ -47,11 +53,13 @@ DEFAULTS = {
 def _parse(name, raw, default):
     if isinstance(default, bool):
         return raw.strip().lower() in ("1", "true", "yes", "on")
-    if isinstance(default, int):
+    if isinstance(default, (int, float)):
+        kind = type(default)
         try:
-            return int(raw)
+            return kind(raw)
         except ValueError:
-            raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+            noun = "an integer" if kind is int else "a number"
+            raise ConfigError(f"{name} must be {noun}, got {raw!r}") from None
     return raw
 
 

@@ -4,6 +4,7 @@ the app's context with a database connection of their own."""
 import os
 from contextlib import contextmanager
 
+from flask import current_app, has_app_context
 from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from huey.consumer import Consumer
@@ -32,10 +33,18 @@ def configure_worker(app):
 
 @contextmanager
 def task_context():
-    """App context and a database connection for the length of a task."""
-    with huey.flask_app.app_context():
-        with db.connection_context():
+    """App context and a database connection for the length of a task (the
+    caller's connection when a task runs inline, in immediate mode)."""
+    app = current_app._get_current_object() if has_app_context() else huey.flask_app
+    with app.app_context():
+        opened = db.is_closed()
+        if opened:
+            db.connect()
+        try:
             yield
+        finally:
+            if opened and not db.is_closed():
+                db.close()
 
 
 class InProcessConsumer(Consumer):

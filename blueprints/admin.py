@@ -8,6 +8,7 @@ from blueprints.fields import StrictSchema, UtcDateTime
 from consent import catalogue, engine
 from errors import Conflict, NotFound
 from models.account import User
+from push import campaigns
 from security import ApiBlueprint
 
 blp = ApiBlueprint("admin", __name__, url_prefix="/v1/admin", description="Operators")
@@ -54,10 +55,13 @@ def publish_policy(data):
     """Publish a policy version; grants of the permissions it lists as
     changed need the user's confirmation again."""
     try:
-        return engine.publish_policy(data["version"], data["text"], data["changed_permissions"], current_user)
+        policy = engine.publish_policy(data["version"], data["text"], data["changed_permissions"], current_user)
     except IntegrityError:
         raise Conflict("This version is already published.", code="version_exists",
                        details={"version": ["Already published."]}) from None
+    if data["notify"]:
+        campaigns.notify_policy(policy, current_user)
+    return policy
 
 
 @blp.route("/users/<uuid:user_id>/consents", methods=["GET"])

@@ -198,6 +198,40 @@ def overview(user, today=None):
     }
 
 
+# -- campaign audiences -----------------------------------------------------------
+
+# Filters on personal characteristics select only users with personalization
+# in effect (policy 2.2, 2.4); device filters also need device_info, and the
+# area filter needs location. Platform and app version are technical.
+PERSONAL_FILTERS = ("models", "os_names", "carriers", "area", "active_within_days")
+DEVICE_FILTERS = ("models", "os_names", "carriers")
+PUSH_PERMISSION = {"service": "service_push", "marketing": "marketing_push"}
+
+
+def campaign_permissions(kind, audience):
+    """The permissions a user must have in effect to receive a campaign of
+    ``kind`` with these audience filters, in the order they are checked."""
+    used = {name for name, value in (audience or {}).items() if value not in (None, [], {}, "")}
+    keys = [PUSH_PERMISSION[kind]]
+    if used & set(PERSONAL_FILTERS):
+        keys.append("personalization")
+    if used & set(DEVICE_FILTERS):
+        keys.append("device_info")
+    if "area" in used:
+        keys.append("location")
+    return tuple(keys)
+
+
+def refusal(subject, keys, today=None):
+    """None when every permission of ``keys`` is in effect, else
+    ``"<key>:<reason>"`` for the first that is not."""
+    for key in keys:
+        decision = decide(key, subject, today)
+        if not decision.effective:
+            return f"{key}:{decision.reason}"
+    return None
+
+
 # -- withdrawal effects ----------------------------------------------------------
 
 _withdrawal_effects = defaultdict(list)

@@ -55,8 +55,11 @@ def base_config(tmp_path):
         "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
         "RATELIMIT_REGISTER": "1000 per minute",
         "RATELIMIT_REFRESH": "1000 per minute",
+        "RATELIMIT_UNSUBSCRIBE": "1000 per minute",
         "RATELIMIT_KEY_PREFIX": "test-" + uuid.uuid4().hex,
-        "HUEY_SQLITE_FILE": str(tmp_path / "huey.db"),
+        "HUEY_IMMEDIATE": True,
+        "PUSH_RETRY_BASE_SECONDS": 0.01,
+        "PUSH_RETRY_MAX_SECONDS": 0.05,
     }
 
 

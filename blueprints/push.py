@@ -1,0 +1,258 @@
+"""Push campaigns and service notifications (operators), and the one-click
+unsubscribe link that travels in every marketing push."""
+from flask import current_app, request
+from flask_jwt_extended import current_user
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from blueprints.devices import PLATFORMS, FiniteNumber
+from blueprints.fields import StrictSchema, UtcDateTime
+from errors import NotFound
+from extensions import limiter
+from models.account import User
+from models.base import utcnow
+from models.push import Campaign
+from push import campaigns
+from security import ApiBlueprint
+
+blp = ApiBlueprint("push", __name__, url_prefix="/v1", description="Push campaigns and notifications")
+
+RESERVED_DATA_KEYS = {"campaign_id", "unsubscribe_token", "from", "notification", "message_type", "collapse_key"}
+MAX_DATA_BYTES = 2048
+
+
+def _text_list(limit=100):
+    return fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=None,
+                       allow_none=True, validate=validate.Length(min=1, max=limit))
+
+
+class AreaSchema(StrictSchema):
+    latitude = FiniteNumber(required=True, validate=validate.Range(min=-90, max=90))
+    longitude = FiniteNumber(required=True, validate=validate.Range(min=-180, max=180))
+    radius_km = FiniteNumber(required=True, validate=validate.Range(min=0.5, max=1000))
+
+
+class AudienceSchema(StrictSchema):
+    platforms = fields.List(fields.String(validate=validate.OneOf(PLATFORMS)), load_default=None, allow_none=True,
+                            validate=validate.Length(min=1, max=len(PLATFORMS)))
+    app_version_min = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+        r"^\d+(\.\d+){0,3}$", error="Dotted numbers, e.g. 3.12.0."))
+    os_names = _text_list()
+    models = _text_list()
+    carriers = _text_list()
+    area = fields.Nested(AreaSchema, load_default=None, allow_none=True)
+    active_within_days = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=365))
+
+
+def push_data_field():
+    return fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z][A-Za-z0-9_]{0,63}$",
+                                                    error="Letters, digits and _; starting with a letter.")),
+        values=fields.String(validate=validate.Length(max=1000)),
+        load_default=dict, validate=validate.Length(max=20),
+        metadata={"description": "String key-value pairs delivered with the notification"})
+
+
+def check_push_data(data):
+    if not data:
+        return
+    reserved = sorted(k for k in data if k in RESERVED_DATA_KEYS or k.lower().startswith(("google", "gcm")))
+    if reserved:
+        raise ValidationError({"data": [f"Reserved keys: {', '.join(reserved)}."]})
+    if sum(len(k) + len(v.encode()) for k, v in data.items()) > MAX_DATA_BYTES:
+        raise ValidationError({"data": [f"At most {MAX_DATA_BYTES} bytes in all."]})
+
+
+class CampaignCreateSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True, validate=validate.OneOf(Campaign.KINDS))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    data = push_data_field()
+    audience = fields.Nested(AudienceSchema, load_default=None, allow_none=True)
+    send_at = UtcDateTime(load_default=None, allow_none=True, metadata={"description": "Schedule; now if omitted"})
+
+    @validates("send_at")
+    def within_a_year(self, value, **kwargs):
+        if value is not None and (value - utcnow()).days > 366:
+            raise ValidationError("At most a year ahead.")
+
+    @validates_schema
+    def data_limits(self, data, **kwargs):
+        check_push_data(data.get("data"))
+
+
+class CountersSchema(Schema):
+    targeted = fields.Integer()
+    sent = fields.Integer()
+    failed = fields.Integer()
+    skipped = fields.Integer()
+    invalid_tokens = fields.Integer()
+    unknown = fields.Integer(metadata={"description": "Claimed by a worker that died: maybe sent, never resent"})
+    pending = fields.Integer()
+
+
+class CampaignSchema(Schema):
+    id = fields.UUID()
+    name = fields.String()
+    kind = fields.String()
+    title = fields.String()
+    body = fields.String()
+    data = fields.Dict()
+    audience = fields.Dict()
+    status = fields.String(metadata={"description": "draft, scheduled, sending, paused, completed or cancelled"})
+    paused_reason = fields.String(allow_none=True)
+    send_at = UtcDateTime(allow_none=True)
+    created_at = UtcDateTime()
+    started_at = UtcDateTime(allow_none=True)
+    finished_at = UtcDateTime(allow_none=True)
+    counters = fields.Method("_counters")
+
+    def _counters(self, campaign):
+        return CountersSchema().dump(campaigns.status(campaign))
+
+
+class CampaignListSchema(Schema):
+    campaigns = fields.List(fields.Nested(CampaignSchema))
+
+
+class AudiencePreviewSchema(Schema):
+    eligible = fields.Integer()
+    excluded = fields.Dict(keys=fields.String(), values=fields.Integer(),
+                           metadata={"description": "reason -> devices, e.g. marketing_push:not_asked"})
+
+
+class NotificationSchema(StrictSchema):
+    user_id = fields.UUID(required=True)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    body = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    data = push_data_field()
+
+    @validates_schema
+    def data_limits(self, data, **kwargs):
+        check_push_data(data.get("data"))
+
+
+class NotificationResultSchema(Schema):
+    campaign_id = fields.UUID()
+    reached = fields.Integer(metadata={"description": "Devices the push service accepted it for"})
+    pending = fields.Integer(metadata={"description": "Devices being retried"})
+    skipped = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class UnsubscribeInfoSchema(Schema):
+    permission = fields.String()
+    effect = fields.String()
+    method = fields.String()
+
+
+class UnsubscribeResultSchema(Schema):
+    unsubscribed = fields.Boolean()
+    permission = fields.String()
+
+
+def _campaign(campaign_id):
+    campaign = Campaign.get_or_none((Campaign.id == campaign_id) & Campaign.target_user.is_null())
+    if campaign is None:
+        raise NotFound("No such campaign.")
+    return campaign
+
+
+@blp.route("/admin/campaigns", methods=["POST"])
+@blp.auth(admin=True)
+@blp.arguments(CampaignCreateSchema)
+@blp.response(201, CampaignSchema)
+def create_campaign(data):
+    """Create a draft campaign."""
+    return campaigns.create(data, current_user)
+
+
+@blp.route("/admin/campaigns", methods=["GET"])
+@blp.auth(admin=True)
+@blp.response(200, CampaignListSchema)
+def list_campaigns():
+    """The 100 newest campaigns."""
+    query = Campaign.select().where(Campaign.target_user.is_null()).order_by(Campaign.created_at.desc()).limit(100)
+    return {"campaigns": list(query)}
+
+
+@blp.route("/admin/campaigns/<uuid:campaign_id>", methods=["GET"])
+@blp.auth(admin=True)
+@blp.response(200, CampaignSchema)
+def get_campaign(campaign_id):
+    """Status and counters."""
+    return _campaign(campaign_id)
+
+
+@blp.route("/admin/campaigns/<uuid:campaign_id>/audience", methods=["GET"])
+@blp.auth(admin=True)
+@blp.response(200, AudiencePreviewSchema)
+def campaign_audience(campaign_id):
+    """How many devices the campaign would reach now, and why others not."""
+    return campaigns.preview(_campaign(campaign_id))
+
+
+@blp.route("/admin/campaigns/<uuid:campaign_id>/send", methods=["POST"])
+@blp.auth(admin=True)
+@blp.response(202, CampaignSchema)
+@blp.alt_response(409, response="CONFLICT", description="Not a draft")
+def send_campaign(campaign_id):
+    """Send now, or at ``send_at``."""
+    campaign = _campaign(campaign_id)
+    campaigns.send(campaign)
+    return Campaign.get_by_id(campaign.id)
+
+
+@blp.route("/admin/campaigns/<uuid:campaign_id>/cancel", methods=["POST"])
+@blp.auth(admin=True)
+@blp.response(200, CampaignSchema)
+@blp.alt_response(409, response="CONFLICT", description="Already finished")
+def cancel_campaign(campaign_id):
+    """Stop what has not been sent."""
+    campaign = _campaign(campaign_id)
+    campaigns.cancel(campaign)
+    return Campaign.get_by_id(campaign.id)
+
+
+@blp.route("/admin/campaigns/<uuid:campaign_id>/resume", methods=["POST"])
+@blp.auth(admin=True)
+@blp.response(202, CampaignSchema)
+@blp.alt_response(409, response="CONFLICT", description="Not paused")
+def resume_campaign(campaign_id):
+    """Continue a paused campaign (e.g. after fixing the FCM credentials)."""
+    campaign = _campaign(campaign_id)
+    campaigns.resume(campaign)
+    return Campaign.get_by_id(campaign.id)
+
+
+@blp.route("/notifications", methods=["POST"])
+@blp.auth(admin=True)
+@blp.arguments(NotificationSchema)
+@blp.response(200, NotificationResultSchema)
+def notify(data):
+    """A service notification to one user's devices (orders, delivery,
+    account security); needs the user's service_push."""
+    user = User.get_or_none(User.id == data["user_id"])
+    if user is None:
+        raise NotFound("No such user.")
+    campaign = campaigns.notify_user(user, data["title"], data["body"], data["data"], current_user)
+    return campaigns.notification_summary(campaign, user)
+
+
+@blp.route("/unsubscribe/<token>", methods=["GET"])
+@blp.response(200, UnsubscribeInfoSchema)
+@blp.alt_response(400, response="BAD_REQUEST", description="Forged or damaged link")
+def describe_unsubscribe(token):
+    """What POSTing this link does; changes nothing."""
+    campaigns.read_unsubscribe_token(token)
+    return {"permission": "marketing_push", "method": "POST",
+            "effect": "Stops product and promotion notifications. Service notifications are not affected."}
+
+
+@blp.route("/unsubscribe/<token>", methods=["POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_UNSUBSCRIBE"])
+@blp.response(200, UnsubscribeResultSchema)
+@blp.alt_response(400, response="BAD_REQUEST", description="Forged or damaged link")
+def unsubscribe(token):
+    """One-click opt-out of marketing notifications; no login."""
+    campaigns.unsubscribe(token, campaigns.unsubscribe_context(request))
+    return {"unsubscribed": True, "permission": "marketing_push"}

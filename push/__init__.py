@@ -1,0 +1,2 @@
+"""Push delivery: providers that hand notifications to a push service
+(``push.providers``)."""

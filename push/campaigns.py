@@ -1,0 +1,171 @@
+"""Campaigns as operators see them: create, preview, send, cancel, resume,
+status; service notifications to one user; one-click unsubscribe."""
+from itsdangerous import BadSignature, URLSafeSerializer
+from flask import current_app
+
+from consent import engine
+from consent.ledger import ChangeContext
+from errors import ApiError, Conflict
+from models.account import User
+from models.device import Device
+from models.base import utcnow, write_transaction
+from models.push import Campaign, CampaignSlice, Delivery
+from push import audience, sender, tasks
+
+UNSUBSCRIBE_SALT = "marketing-unsubscribe"
+
+
+def create(data, admin):
+    return Campaign.create(
+        name=data["name"], kind=data["kind"], title=data["title"], body=data["body"],
+        data=data.get("data") or {}, audience=data.get("audience") or {}, send_at=data.get("send_at"),
+        created_by=admin, created_at=utcnow(),
+    )
+
+
+def send(campaign):
+    """Start now, or schedule for ``send_at``."""
+    if campaign.status != Campaign.DRAFT:
+        raise Conflict(f"The campaign is {campaign.status}; only a draft can be sent.", code="not_a_draft")
+    if campaign.send_at and campaign.send_at > utcnow():
+        Campaign.update(status=Campaign.SCHEDULED).where(Campaign.id == campaign.id).execute()
+        tasks.resume_campaigns_task.schedule(eta=campaign.send_at)
+        return
+    tasks.start(campaign.id)
+
+
+def cancel(campaign):
+    """Stop what has not been sent: pending deliveries are cancelled and no
+    slice sends again."""
+    if campaign.status in (Campaign.COMPLETED, Campaign.CANCELLED):
+        raise Conflict(f"The campaign is already {campaign.status}.", code="already_finished")
+    with write_transaction():
+        Campaign.update(status=Campaign.CANCELLED, finished_at=utcnow()).where(Campaign.id == campaign.id).execute()
+        Delivery.update(status=Delivery.CANCELLED, reason="campaign_cancelled", updated_at=utcnow()).where(
+            (Delivery.campaign == campaign.id) & (Delivery.status == Delivery.PENDING)).execute()
+
+
+def resume(campaign):
+    """After a pause (e.g. credentials fixed): send the rest."""
+    if campaign.status != Campaign.PAUSED:
+        raise Conflict("Only a paused campaign can be resumed.", code="not_paused")
+    Campaign.update(status=Campaign.SENDING, paused_reason=None).where(Campaign.id == campaign.id).execute()
+    if not campaign.planned:
+        tasks.plan_campaign(campaign.id)
+    pending = CampaignSlice.select(CampaignSlice.id).where(
+        (CampaignSlice.campaign == campaign.id) & (CampaignSlice.status == CampaignSlice.PENDING))
+    for part in pending:
+        tasks.send_slice(campaign.id, part.id)
+
+
+def status(campaign):
+    counts = Delivery.counts(campaign)
+    return {
+        "targeted": sum(counts.values()),
+        "sent": counts.get(Delivery.SENT, 0),
+        "failed": counts.get(Delivery.FAILED, 0),
+        "skipped": counts.get(Delivery.SKIPPED, 0) + counts.get(Delivery.CANCELLED, 0),
+        "invalid_tokens": counts.get(Delivery.INVALID_TOKEN, 0),
+        "unknown": counts.get(Delivery.UNKNOWN, 0),
+        "pending": counts.get(Delivery.PENDING, 0) + counts.get(Delivery.CLAIMED, 0),
+    }
+
+
+def preview(campaign):
+    return audience.preview(campaign)
+
+
+# -- service notifications -----------------------------------------------------------
+
+def notify_user(user, title, body, data, admin):
+    """A service notification to one user's devices, sent within the
+    request (a user has few devices); transient failures are retried by the
+    worker. Returns the campaign."""
+    now = utcnow()
+    campaign = Campaign.create(name=f"notification to {user.id}", kind="service", title=title, body=body,
+                               data=data or {}, target_user=user, created_by=admin, created_at=now,
+                               status=Campaign.SENDING, started_at=now, planned=True)
+    ids = audience.candidate_ids(campaign, None, sender.BATCH)
+    if ids:
+        part = CampaignSlice.create(campaign=campaign, after=None, upto=ids[-1])
+        outcome = sender.run_slice(campaign.id, part.id)
+        if outcome is not None and outcome.kind == "later":
+            tasks.send_slice.schedule(args=(campaign.id, part.id), delay=outcome.delay)
+    else:
+        sender.complete_if_finished(campaign.id)
+    return Campaign.get_by_id(campaign.id)
+
+
+def notification_summary(campaign, user):
+    """How many of the user's devices the notification reached, and why the
+    others were not."""
+    skipped = {}
+    for delivery in Delivery.select(Delivery.status, Delivery.reason).where(Delivery.campaign == campaign.id):
+        if delivery.status != Delivery.SENT:
+            key = delivery.reason or delivery.status
+            skipped[key] = skipped.get(key, 0) + 1
+    without_token = Device.select().where(Device.user == user).count() - sum(
+        1 for _ in Delivery.select(Delivery.id).where(Delivery.campaign == campaign.id))
+    if without_token > 0:
+        skipped["no_push_token"] = without_token
+    counts = status(campaign)
+    return {"campaign_id": campaign.id, "reached": counts["sent"], "pending": counts["pending"], "skipped": skipped}
+
+
+def notify_policy(policy, admin):
+    """Tell users with service_push about a new policy version."""
+    campaign = Campaign.create(
+        name=f"policy {policy.version}", kind="service", title="Our privacy policy has changed",
+        body=f"Version {policy.version} is in effect. Review your choices under Privacy in the app.",
+        data={"type": "policy_update", "policy_version": policy.version}, created_by=admin, created_at=utcnow(),
+    )
+    tasks.start(campaign.id)
+    return campaign
+
+
+# -- one-click unsubscribe ---------------------------------------------------------------
+
+def _serializer():
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_token(user, campaign):
+    return _serializer().dumps({"u": str(user.id), "c": str(campaign.id)})
+
+
+class InvalidUnsubscribeToken(ApiError):
+    status, code, message = 400, "invalid_token", "This unsubscribe link is not valid."
+
+
+def read_unsubscribe_token(token):
+    try:
+        payload = _serializer().loads(token)
+        return payload["u"], payload.get("c")
+    except (BadSignature, KeyError, TypeError, ValueError):
+        raise InvalidUnsubscribeToken() from None
+
+
+def unsubscribe(token, context):
+    """Withdraw marketing_push for the token's user; idempotent."""
+    user_id, campaign_id = read_unsubscribe_token(token)
+    user = User.get_or_none(User.id == user_id)
+    if user is not None:
+        engine.set_consents(user, {"marketing_push": False}, context)
+    return campaign_id
+
+
+def unsubscribe_context(request):
+    return ChangeContext(source="unsubscribe_link", ip=request.remote_addr,
+                         user_agent=request.user_agent.string or None)
+
+
+# -- withdrawal effects: queued pushes of a withdrawn kind are not sent ----------------
+
+@engine.on_withdrawal("marketing_push")
+def cancel_queued_marketing(user, decisions):
+    Delivery.cancel_open_for_user(user, "marketing")
+
+
+@engine.on_withdrawal("service_push")
+def cancel_queued_service(user, decisions):
+    Delivery.cancel_open_for_user(user, "service")

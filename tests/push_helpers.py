@@ -1,0 +1,75 @@
+"""Fixtures and helpers for push tests: an app whose FCM provider talks to
+the local fake FCM server through the real firebase-admin SDK."""
+import uuid
+
+import pytest
+
+from tests.consent_helpers import new_user, put_consents
+from tests.device_helpers import add_device
+from tests.fakefcm import FakeFcmServer
+
+
+@pytest.fixture
+def fcm_server():
+    server = FakeFcmServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def fcm_config(server, tmp_path):
+    return {
+        "PUSH_PROVIDER": "fcm",
+        "FCM_CREDENTIALS_FILE": server.write_service_account(tmp_path / "service-account.json"),
+        "FCM_PROJECT_ID": server.project_id,
+        "FCM_ENDPOINT": server.base_url,
+    }
+
+
+@pytest.fixture
+def push_app(make_app, fcm_server, tmp_path):
+    app = make_app(**fcm_config(fcm_server, tmp_path))
+    yield app
+    provider = app.extensions.get("push_provider")
+    if provider is not None:
+        provider.close()
+
+
+def member(client, consents=None, birth_date=None, token=None, guardian_by=None, **device):
+    """A user with one device and a push token; returns a dict with the
+    session, the device and the token. ``guardian_by`` (an admin session)
+    records a guardian's consent first, as a minor needs."""
+    extra = {"birth_date": birth_date} if birth_date else {}
+    session = new_user(client, **extra)
+    if guardian_by:
+        response = client.post(f"/v1/admin/users/{session['user']['id']}/guardian-consent",
+                               headers=guardian_by["headers"],
+                               json={"guardian_name": "G", "relationship": "mother", "evidence_ref": "doc"})
+        assert response.status_code == 201
+    wanted = dict(consents or {})
+    put_consents(client, session["headers"], **{**wanted, "service_push": True})
+    phone = add_device(client, session["headers"], **device)
+    token = token or "tok-" + uuid.uuid4().hex + "x" * 100
+    response = client.put(f"/v1/devices/{phone['id']}/push-token", json={"token": token}, headers=session["headers"])
+    assert response.status_code == 200, response.json
+    if not wanted.get("service_push", True):
+        put_consents(client, session["headers"], service_push=False)
+    return {"session": session, "device": phone, "token": token, "user_id": session["user"]["id"]}
+
+
+def create_campaign(client, admin, **fields):
+    body = {"name": "Spring sale", "kind": "marketing", "title": "Sale", "body": "20% off", **fields}
+    response = client.post("/v1/admin/campaigns", json=body, headers=admin["headers"])
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def send(client, admin, campaign):
+    response = client.post(f"/v1/admin/campaigns/{campaign['id']}/send", headers=admin["headers"])
+    assert response.status_code == 202, response.json
+    return response.json
+
+
+def campaign_state(client, admin, campaign):
+    return client.get(f"/v1/admin/campaigns/{campaign['id']}", headers=admin["headers"]).json

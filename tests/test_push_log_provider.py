@@ -1,0 +1,20 @@
+"""The embedded default provider records instead of sending."""
+from models import Campaign, Delivery
+from tests.push_helpers import campaign_state, create_campaign, member, send
+
+
+def test_log_provider_is_the_default(app, admin, client):
+    person = member(client, {"marketing_push": True})
+    campaign = create_campaign(client, admin)
+    send(client, admin, campaign)
+    assert campaign_state(client, admin, campaign)["counters"]["sent"] == 1
+    assert Delivery.get().message_id.startswith("log/")
+    assert Campaign.get().status == "completed"
+    assert person["token"] not in str(Delivery.get().__data__)
+
+
+def test_log_provider_keeps_what_it_would_have_sent(app, admin, client):
+    member(client, {"marketing_push": True})
+    send(client, admin, create_campaign(client, admin, title="Hello"))
+    sent = list(app.extensions["push_provider"].sent)
+    assert [m.title for m in sent] == ["Hello"]
