@@ -85,10 +85,10 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from blueprints import admin, auth, consents, devices, health, push
+    from blueprints import admin, auth, consents, devices, health, me, push
 
     app.register_blueprint(health.blp)
-    for blueprint in (auth.blp, consents.blp, devices.blp, admin.blp, push.blp):
+    for blueprint in (auth.blp, me.blp, consents.blp, devices.blp, admin.blp, push.blp):
         api.register_blueprint(blueprint)
 
 

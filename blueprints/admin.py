@@ -1,10 +1,11 @@
 """Operators' routes (``/v1/admin``): policies, guardian consent, a user's consents."""
 from flask_jwt_extended import current_user
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 from peewee import IntegrityError
 
 from blueprints.consents import ConsentOverviewSchema, PolicySchema, change_context
 from blueprints.fields import StrictSchema, UtcDateTime
+import stats
 from consent import catalogue, engine
 from errors import Conflict, NotFound
 from models.account import User
@@ -95,3 +96,47 @@ def revoke_guardian_consent(user_id):
     user = _user(user_id)
     if not engine.revoke_guardian_consent(user, change_context("guardian")):
         raise NotFound("No guardian consent is on record.")
+
+
+class DeviceStatsArgs(StrictSchema):
+    by = fields.String(required=True, validate=validate.OneOf(stats.DIMENSIONS))
+
+
+class GroupSchema(Schema):
+    value = fields.String(allow_none=True)
+    count = fields.Integer()
+
+
+class DeviceStatsSchema(Schema):
+    by = fields.String()
+    groups = fields.List(fields.Nested(GroupSchema))
+    suppressed = fields.Integer(metadata={"description": "Devices in groups smaller than STATS_MIN_GROUP_SIZE"})
+
+
+class ConsentTallySchema(Schema):
+    granted = fields.Integer()
+    withdrawn = fields.Integer()
+    not_asked = fields.Integer()
+
+
+class ConsentStatsSchema(Schema):
+    users = fields.Integer()
+    permissions = fields.Dict(keys=fields.String(), values=fields.Nested(ConsentTallySchema))
+
+
+@blp.route("/stats/devices", methods=["GET"])
+@blp.auth(admin=True)
+@blp.arguments(DeviceStatsArgs, location="query")
+@blp.response(200, DeviceStatsSchema)
+def device_stats(args):
+    """Devices by one characteristic, counting only users with
+    usage_statistics and device_info in effect; small groups suppressed."""
+    return stats.device_counts(args["by"])
+
+
+@blp.route("/stats/consents", methods=["GET"])
+@blp.auth(admin=True)
+@blp.response(200, ConsentStatsSchema)
+def consent_stats():
+    """Per permission: granted, withdrawn, not asked."""
+    return stats.consent_counts()

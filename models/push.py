@@ -105,6 +105,18 @@ class CampaignSlice(BaseModel):
         return cls.update(values).where((cls.id == slice_id) & (cls.lease_owner == owner)).execute()
 
 
+def forget_device_boundaries(device_id, other_devices):
+    """Erasure: slice boundaries and plan cursors name devices by id. Replace
+    an erased device's id with the id of the nearest device below it (or
+    the nil UUID): every slice still covers the same remaining devices."""
+    below = (Device.select(Device.id).where((Device.id < device_id) & other_devices)
+             .order_by(Device.id.desc()).first())
+    replacement = below.id if below else uuid.UUID(int=0)
+    CampaignSlice.update(upto=replacement).where(CampaignSlice.upto == device_id).execute()
+    CampaignSlice.update(after=replacement).where(CampaignSlice.after == device_id).execute()
+    Campaign.update(plan_cursor=replacement).where(Campaign.plan_cursor == device_id).execute()
+
+
 class Delivery(BaseModel):
     PENDING, CLAIMED, SENT, FAILED, INVALID_TOKEN, SKIPPED, CANCELLED, UNKNOWN = (
         "pending", "claimed", "sent", "failed", "invalid_token", "skipped", "cancelled", "unknown")
