@@ -27,6 +27,7 @@ def create_app(config=None):
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_response_policy(app)
     register_commands(app)
     return app
 
@@ -78,7 +79,10 @@ def register_extensions(app):
     app.config["API_SPEC_OPTIONS"] = {
         "components": {"securitySchemes": SECURITY_SCHEMES},
         "info": {"description": "Consent-aware backend of the shopping app. Every error is the envelope "
-                                "`{\"error\": {\"code\", \"message\", \"details\"}}`."},
+                                "`{\"error\": {\"code\", \"message\", \"details\"}}`. Request bodies are at "
+                                "most 1 MiB (413 above); batches at most 500 items; paged lists at most 100 "
+                                "items per page; strings have the lengths their schemas state; numbers are "
+                                "finite; event times lie between 2000-01-01 and 5 minutes from now."},
     }
     api.ERROR_SCHEMA = ErrorEnvelopeSchema
     api.init_app(app)
@@ -92,6 +96,12 @@ def register_blueprints(app):
         api.register_blueprint(blueprint)
 
 
+def register_response_policy(app):
+    import hardening
+
+    hardening.register(app)
+
+
 def register_commands(app):
     import push.tasks  # noqa: F401  (register the tasks with the worker)
     import tasks  # noqa: F401
@@ -102,6 +112,7 @@ def register_commands(app):
 
 def serve():
     """Migrate, then run the API and the in-process worker until interrupted."""
+    from hardening import quiet_dev_server
     from models.schema import migrate
     from worker import start_in_process
 
@@ -111,6 +122,7 @@ def serve():
     if applied:
         logging.getLogger("app").info("applied migrations: %s", ", ".join(applied))
     consumer = start_in_process(app)
+    quiet_dev_server()
     try:
         app.run(host=app.config["HOST"], port=app.config["PORT"], threaded=True, use_reloader=False)
     finally:

@@ -41,6 +41,8 @@ DEFAULTS = {
     "RATELIMIT_REGISTER": "20 per hour",
     "RATELIMIT_REFRESH": "60 per hour",
     "RATELIMIT_UNSUBSCRIBE": "30 per minute",
+    "RATELIMIT_LOCATIONS": "120 per minute",
+    "RATELIMIT_LOCATION_BATCHES": "30 per minute",
     "CORS_ORIGINS": None,
     "PASSWORD_HASH_TIME_COST": 3,
     "PASSWORD_HASH_MEMORY_KIB": 65536,

@@ -13,6 +13,7 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 from flask_smorest import Blueprint
+from webargs.flaskparser import FlaskParser
 
 from errors import Forbidden, error_response
 from extensions import jwt
@@ -180,9 +181,18 @@ register_jwt_callbacks(jwt)
 
 # -- the decorator views wear -----------------------------------------------
 
+class StrictParser(FlaskParser):
+    """Unknown query parameters are refused like unknown body fields: a typo
+    such as ``?limt=5`` must not be silently ignored."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
+
+
 class ApiBlueprint(Blueprint):
     """A flask-smorest blueprint whose ``auth`` decorator checks the bearer
     token (and the admin role) before anything else and documents it."""
+
+    ARGUMENTS_PARSER = StrictParser()
 
     def auth(self, *, admin=False, refresh=False, any_token=False):
         def decorator(view):

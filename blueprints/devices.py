@@ -3,13 +3,14 @@ import math
 import zoneinfo
 from datetime import datetime, timedelta
 
-from flask import current_app
+from flask import current_app, request
 from flask_jwt_extended import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 import reports
 from blueprints.fields import StrictSchema, UtcDateTime
 from errors import NotFound
+from extensions import limiter
 from models.base import utcnow
 from models.device import Device, PushToken
 from security import ApiBlueprint
@@ -25,6 +26,11 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 
 class FiniteNumber(fields.Float):
     """A JSON number: not a string, not a boolean, not NaN or infinite."""
+
+    def __init__(self, **kwargs):
+        metadata = kwargs.pop("metadata", {})
+        metadata.setdefault("description", "A finite JSON number (no NaN or Infinity).")
+        super().__init__(metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -137,7 +143,9 @@ class LocationInSchema(StrictSchema):
     latitude = FiniteNumber(required=True, validate=validate.Range(min=-90, max=90))
     longitude = FiniteNumber(required=True, validate=validate.Range(min=-180, max=180))
     accuracy_m = FiniteNumber(load_default=None, allow_none=True, validate=validate.Range(min=0, max=100_000))
-    captured_at = UtcDateTime(required=True)
+    captured_at = UtcDateTime(required=True, metadata={
+        "description": "When the phone took the fix, with a zone offset; not more than 5 minutes ahead, "
+                       "not older than LOCATION_RETENTION_DAYS (90) nor 2000-01-01."})
 
     @validates("captured_at")
     def recent(self, value, **kwargs):
@@ -258,8 +266,14 @@ def delete_push_token(device_id):
     reports.remove_push_token(own_device(device_id))
 
 
+def per_device():
+    return "device:" + str(request.view_args.get("device_id"))
+
+
 @blp.route("/<uuid:device_id>/locations", methods=["POST"])
 @blp.auth()
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOCATIONS"], key_func=per_device)
+@blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Too many uploads from this device")
 @blp.arguments(LocationInSchema)
 @blp.response(201, LocationResultSchema, description="Stored")
 @blp.alt_response(200, schema=LocationResultSchema, description="Already stored (a retry)", success=True)
@@ -273,6 +287,8 @@ def post_location(data, device_id):
 
 @blp.route("/<uuid:device_id>/locations/batch", methods=["POST"])
 @blp.auth()
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOCATION_BATCHES"], key_func=per_device)
+@blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Too many uploads from this device")
 @blp.arguments(LocationBatchSchema)
 @blp.response(200, BatchResultSchema)
 @blp.alt_response(403, response="FORBIDDEN", description="consent_required: location is not in effect")

@@ -56,6 +56,8 @@ def base_config(tmp_path):
         "RATELIMIT_REGISTER": "1000 per minute",
         "RATELIMIT_REFRESH": "1000 per minute",
         "RATELIMIT_UNSUBSCRIBE": "1000 per minute",
+        "RATELIMIT_LOCATIONS": "10000 per minute",
+        "RATELIMIT_LOCATION_BATCHES": "10000 per minute",
         "RATELIMIT_KEY_PREFIX": "test-" + uuid.uuid4().hex,
         "HUEY_IMMEDIATE": True,
         "PUSH_RETRY_BASE_SECONDS": 0.01,
@@ -128,3 +130,12 @@ def admin(client, runner):
     session = response.json
     session["headers"] = bearer(session["access_token"])
     return session
+
+
+def pytest_terminal_summary(terminalreporter):
+    from tests import test_fuzz
+
+    if test_fuzz.TALLY["examples"]:
+        terminalreporter.write_line(
+            f"fuzz: {test_fuzz.TALLY['operations']} operations, {test_fuzz.TALLY['examples']} examples "
+            "(as user and admin, valid and invalid input)")

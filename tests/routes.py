@@ -9,7 +9,6 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
-    ("GET", "/docs/<path:filename>"),
     ("POST", "/v1/auth/register"),
     ("POST", "/v1/auth/login"),
     ("GET", "/v1/permissions"),
@@ -20,12 +19,24 @@ PUBLIC = {
 SAMPLE = {"uuid": "0b6b1b7e-3f4a-4f7e-9a59-6f3c5d1f2a10", "int": "1", "default": "0b6b1b7e-3f4a-4f7e-9a59-6f3c5d1f2a10"}
 
 
+def _app(tmp):
+    return create_app({"INSTANCE_PATH": tmp, "DATABASE_URL": "sqlite:///:memory:",
+                       "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40})
+
+
+def openapi_operations():
+    """Labels ("GET /v1/...") of every operation in the OpenAPI document."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = _app(tmp).test_client().get("/openapi.json").json
+    methods = ("get", "put", "post", "delete", "patch")
+    return sorted(f"{m.upper()} {path}" for path, item in spec["paths"].items() for m in item if m in methods)
+
+
 def all_routes():
     """(method, rule, sample path) for every route of an app built with the
     default blueprints."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"INSTANCE_PATH": tmp, "DATABASE_URL": "sqlite:///:memory:",
-                          "SECRET_KEY": "s" * 40, "JWT_SECRET_KEY": "j" * 40})
+        app = _app(tmp)
         rules = list(app.url_map.iter_rules())
     routes = []
     for rule in rules:

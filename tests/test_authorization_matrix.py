@@ -1,0 +1,143 @@
+"""Every route x {anonymous, owner, other user, admin} -> the expected status
+(issue 7). The routes come from the URL map: a new route without a row here
+fails ``test_every_route_has_a_row``."""
+import pytest
+
+from models import Device
+from push.campaigns import unsubscribe_token
+from tests.consent_helpers import new_user, put_consents
+from tests.device_helpers import add_device, point
+from tests.push_helpers import create_campaign
+from tests.routes import all_routes
+
+ROLES = ("anonymous", "owner", "other", "admin")
+
+
+def row(anonymous, owner, other, admin, body=None, token="access"):
+    return {"statuses": dict(zip(ROLES, (anonymous, owner, other, admin))), "body": body, "token": token}
+
+
+def public(status, body=None):
+    return row(status, status, status, status, body)
+
+
+def own(status, body=None, token="access"):
+    """Each signed-in role acts on its own data."""
+    return row(401, status, status, status, body, token)
+
+
+def owners_device(status, body=None):
+    """The owner's device: others, admins included, see nothing."""
+    return row(401, status, 404, 404, body)
+
+
+def admin_only(status, body=None):
+    return row(401, 403, 403, status, body)
+
+
+MATRIX = {
+    ("GET", "/healthz"): public(200),
+    ("GET", "/readyz"): public(200),
+    ("GET", "/openapi.json"): public(200),
+    ("GET", "/docs"): public(200),
+    ("GET", "/v1/permissions"): public(200),
+    ("GET", "/v1/policy"): public(200),
+    ("GET", "/v1/unsubscribe/<token>"): public(200),
+    ("POST", "/v1/unsubscribe/<token>"): public(200),
+    ("POST", "/v1/auth/register"): public(201, lambda w: {"email": w["fresh_email"](), "password": "0123456789ab"}),
+    ("POST", "/v1/auth/login"): public(200, lambda w: {"email": w["owner"]["user"]["email"],
+                                                       "password": "correct horse battery"}),
+    ("POST", "/v1/auth/refresh"): own(200, token="refresh"),
+    ("POST", "/v1/auth/logout"): own(204),
+    ("GET", "/v1/me"): own(200),
+    ("PATCH", "/v1/me"): own(200, lambda w: {"phone": "+86100000000"}),
+    ("DELETE", "/v1/me"): own(204),
+    ("GET", "/v1/me/consents"): own(200),
+    ("PUT", "/v1/me/consents"): own(200, lambda w: {"consents": {"usage_statistics": True}}),
+    ("GET", "/v1/me/consents/history"): own(200),
+    ("GET", "/v1/me/export"): own(200),
+    ("GET", "/v1/me/locations"): own(200),
+    ("DELETE", "/v1/me/locations"): own(204),
+    ("GET", "/v1/devices"): own(200),
+    ("POST", "/v1/devices"): own(201, lambda w: {"installation_id": "matrix-install-" + w["fresh_email"]()[:8],
+                                                 "platform": "ios", "app_version": "1.0"}),
+    ("GET", "/v1/devices/<uuid:device_id>"): owners_device(200),
+    ("DELETE", "/v1/devices/<uuid:device_id>"): owners_device(204),
+    ("POST", "/v1/devices/<uuid:device_id>/reports"): owners_device(201, lambda w: {"app_version": "1.1"}),
+    ("PUT", "/v1/devices/<uuid:device_id>/push-token"): owners_device(200, lambda w: {"token": "t" * 40}),
+    ("DELETE", "/v1/devices/<uuid:device_id>/push-token"): owners_device(204),
+    ("POST", "/v1/devices/<uuid:device_id>/locations"): owners_device(201, lambda w: point()),
+    ("POST", "/v1/devices/<uuid:device_id>/locations/batch"): owners_device(200, lambda w: {"locations": [point()]}),
+    ("GET", "/v1/admin/campaigns"): admin_only(200),
+    ("POST", "/v1/admin/campaigns"): admin_only(201, lambda w: {"name": "n", "kind": "service", "title": "t",
+                                                                "body": "b"}),
+    ("GET", "/v1/admin/campaigns/<uuid:campaign_id>"): admin_only(200),
+    ("GET", "/v1/admin/campaigns/<uuid:campaign_id>/audience"): admin_only(200),
+    ("POST", "/v1/admin/campaigns/<uuid:campaign_id>/send"): admin_only(202),
+    ("POST", "/v1/admin/campaigns/<uuid:campaign_id>/cancel"): admin_only(200),
+    ("POST", "/v1/admin/campaigns/<uuid:campaign_id>/resume"): admin_only(409),  # not paused
+    ("POST", "/v1/admin/policies"): admin_only(201, lambda w: {"version": "2", "text": "t",
+                                                               "changed_permissions": []}),
+    ("GET", "/v1/admin/stats/devices"): admin_only(200),
+    ("GET", "/v1/admin/stats/consents"): admin_only(200),
+    ("GET", "/v1/admin/users/<uuid:user_id>/consents"): admin_only(200),
+    ("POST", "/v1/admin/users/<uuid:user_id>/guardian-consent"): admin_only(201, lambda w: {
+        "guardian_name": "G", "relationship": "mother", "evidence_ref": "e"}),
+    ("DELETE", "/v1/admin/users/<uuid:user_id>/guardian-consent"): admin_only(204),
+    ("POST", "/v1/notifications"): admin_only(200, lambda w: {"user_id": w["owner"]["user"]["id"], "title": "t",
+                                                              "body": "b"}),
+}
+QUERY = {"/v1/admin/stats/devices": "?by=model"}
+ROUTES = [(method, rule) for method, rule, _ in all_routes()]
+
+
+def test_every_route_has_a_row():
+    assert sorted(set(ROUTES) - set(MATRIX)) == []
+    assert sorted(set(MATRIX) - set(ROUTES)) == []
+
+
+@pytest.fixture
+def world(app, client, admin):
+    owner, other = new_user(client), new_user(client)
+    put_consents(client, owner["headers"], location=True, service_push=True, device_info=True)
+    device = add_device(client, owner["headers"])
+    client.put(f"/v1/devices/{device['id']}/push-token", json={"token": "owner-token-" + "x" * 40},
+               headers=owner["headers"])
+    campaign = create_campaign(client, admin, kind="service")
+    client.post(f"/v1/admin/users/{owner['user']['id']}/guardian-consent", headers=admin["headers"],
+                json={"guardian_name": "G", "relationship": "r", "evidence_ref": "e"})
+    from models import User
+    from models.push import Campaign
+
+    with app.app_context():
+        link = unsubscribe_token(User.get_by_id(owner["user"]["id"]), Campaign.get_by_id(campaign["id"]))
+    counter = iter(range(10**6))
+    return {
+        "owner": owner, "other": other, "admin": admin, "device": device, "campaign": campaign, "link": link,
+        "fresh_email": lambda: f"matrix{next(counter)}-{owner['user']['id'][:6]}@example.com",
+    }
+
+
+def path_for(rule, world):
+    path = (rule.replace("<uuid:device_id>", world["device"]["id"])
+            .replace("<uuid:campaign_id>", world["campaign"]["id"])
+            .replace("<uuid:user_id>", world["owner"]["user"]["id"])
+            .replace("<token>", world["link"]))
+    return path + QUERY.get(rule, "")
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("method,rule", sorted(MATRIX))
+def test_route_answers_each_role_as_expected(client, world, method, rule, role):
+    entry = MATRIX[(method, rule)]
+    headers = {}
+    if role != "anonymous":
+        session = world[role]
+        headers = {"Authorization": f"Bearer {session[entry['token'] + '_token']}"}
+    body = entry["body"](world) if entry["body"] else None
+    response = client.open(path_for(rule, world), method=method, json=body, headers=headers)
+    assert response.status_code == entry["statuses"][role], response.get_data(as_text=True)[:300]
+    if response.status_code >= 400:
+        assert set(response.json["error"]) == {"code", "message", "details"}
+    if rule.startswith("/v1/devices/<") and role in ("other", "admin"):
+        assert Device.select().where(Device.id == world["device"]["id"]).exists()

@@ -1,0 +1,129 @@
+"""Response hardening and rate limits (issue 7)."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from models import LedgerEntry
+from tests.conftest import ROOT, bearer, register
+from tests.consent_helpers import new_user, put_consents
+from tests.device_helpers import add_device, ago, point
+
+
+def test_every_answer_says_nosniff(client, user):
+    for path in ("/healthz", "/v1/permissions", "/v1/me", "/v1/nothing"):
+        response = client.get(path, headers=user["headers"])
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize("path", ["/v1/me", "/v1/me/consents", "/v1/me/export", "/v1/devices"])
+def test_private_answers_are_not_stored(client, user, path):
+    assert client.get(path, headers=user["headers"]).headers["Cache-Control"] == "no-store"
+
+
+def test_auth_answers_are_not_stored(client):
+    response = client.post("/v1/auth/register", json={"email": "c@example.com", "password": "0123456789ab"})
+    assert response.headers["Cache-Control"] == "no-store"
+    failed = client.post("/v1/auth/login", json={"email": "c@example.com", "password": "nope"})
+    assert failed.headers["Cache-Control"] == "no-store"
+
+
+def test_no_cors_unless_configured(client):
+    response = client.get("/v1/permissions", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+    preflight = client.options("/v1/me", headers={"Origin": "https://evil.example",
+                                                  "Access-Control-Request-Method": "GET"})
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+
+
+def test_cors_for_configured_origins_only(make_app):
+    client = make_app(CORS_ORIGINS="https://shop.example, https://m.shop.example").test_client()
+    allowed = client.get("/v1/permissions", headers={"Origin": "https://shop.example"})
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert "Access-Control-Allow-Credentials" not in allowed.headers
+    denied = client.get("/v1/permissions", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in denied.headers
+    preflight = client.options("/v1/me", headers={"Origin": "https://m.shop.example",
+                                                  "Access-Control-Request-Method": "GET",
+                                                  "Access-Control-Request-Headers": "Authorization"})
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://m.shop.example"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_served_app_shows_no_version_banner(tmp_path):
+    port = free_port()
+    env = {**os.environ, "INSTANCE_PATH": str(tmp_path), "PORT": str(port), "DATABASE_URL": ""}
+    env.pop("TEST_DATABASE_URL", None)
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        server = response.headers.get("Server", "")
+        assert response.status == 200
+        assert "Werkzeug" not in server and "Python" not in server and "/" not in server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def assert_limited(response):
+    assert response.status_code == 429
+    assert response.json["error"]["code"] == "rate_limited"
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_refresh_is_rate_limited(make_app):
+    client = make_app(RATELIMIT_REFRESH="2 per minute").test_client()
+    session = register(client)
+    token = session["refresh_token"]
+    for _ in range(2):
+        response = client.post("/v1/auth/refresh", headers=bearer(token))
+        assert response.status_code == 200
+        token = response.json["refresh_token"]
+    assert_limited(client.post("/v1/auth/refresh", headers=bearer(token)))
+
+
+def test_unsubscribe_is_rate_limited(make_app):
+    app = make_app(RATELIMIT_UNSUBSCRIBE="2 per minute")
+    client = app.test_client()
+    for _ in range(2):
+        assert client.post("/v1/unsubscribe/not-a-valid-token").status_code == 400
+    assert_limited(client.post("/v1/unsubscribe/not-a-valid-token"))
+    assert LedgerEntry.select().count() == 0
+
+
+def test_location_uploads_are_rate_limited_per_device(make_app):
+    client = make_app(RATELIMIT_LOCATIONS="2 per minute", RATELIMIT_LOCATION_BATCHES="1 per minute").test_client()
+    user = new_user(client)
+    put_consents(client, user["headers"], location=True)
+    phone, tablet = add_device(client, user["headers"]), add_device(client, user["headers"])
+    for n in range(2):
+        response = client.post(f"/v1/devices/{phone['id']}/locations", json=point(captured_at=ago(seconds=n + 1)),
+                               headers=user["headers"])
+        assert response.status_code == 201
+    assert_limited(client.post(f"/v1/devices/{phone['id']}/locations", json=point(captured_at=ago(seconds=9)),
+                               headers=user["headers"]))
+    other_device = client.post(f"/v1/devices/{tablet['id']}/locations", json=point(), headers=user["headers"])
+    assert other_device.status_code == 201
+    batch = {"locations": [point(captured_at=ago(seconds=20))]}
+    assert client.post(f"/v1/devices/{phone['id']}/locations/batch", json=batch,
+                       headers=user["headers"]).status_code == 200
+    assert_limited(client.post(f"/v1/devices/{phone['id']}/locations/batch", json=batch, headers=user["headers"]))
