@@ -31,6 +31,8 @@ def gate_device_fields(user, data):
         if data.get(name) is not None:
             gated.values[name] = data[name]
             gated.stored.append(name)
+    if "app_version" in gated.values:
+        gated.values["app_version_num"] = Device.version_number(gated.values["app_version"])
     for name in GATED_DEVICE_FIELDS:
         if data.get(name) is None:
             continue
@@ -71,7 +73,8 @@ def record_report(user, device, data):
     """A device-details snapshot: kept as history and applied to the device."""
     with engine.consent_held(user):
         gated = gate_device_fields(user, data)
-        report = DeviceReport.create(device=device, user=user, created_at=utcnow(), **gated.values)
+        history = {k: v for k, v in gated.values.items() if k != "app_version_num"}
+        report = DeviceReport.create(device=device, user=user, created_at=utcnow(), **history)
         _update_device(device, gated.values)
     return report, gated
 

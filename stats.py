@@ -2,8 +2,6 @@
 devices whose user has ``usage_statistics`` and ``device_info`` in effect
 are counted, and groups smaller than ``STATS_MIN_GROUP_SIZE`` are folded
 into ``suppressed``."""
-from collections import Counter
-
 from flask import current_app
 from peewee import fn
 
@@ -14,26 +12,18 @@ from models.device import Device
 
 DIMENSIONS = ("model", "os_name", "os_version", "carrier", "platform", "app_version")
 REQUIRED = ("usage_statistics", "device_info")
-PAGE = 2000
 
 
 def device_counts(by):
     column = getattr(Device, by)
-    counts, after = Counter(), None
-    while True:
-        query = Device.select(Device.id, column, User.id, User.birth_date).join(User)
-        if after is not None:
-            query = query.where(Device.id > after)
-        page = list(query.order_by(Device.id).limit(PAGE))
-        if not page:
-            break
-        subjects = engine.load_subjects({d.user.id: d.user for d in page}.values())
-        for device in page:
-            if engine.refusal(subjects[device.user.id], REQUIRED) is None:
-                counts[getattr(device, by)] += 1
-        after = page[-1].id
+    sql = engine.SqlSubject()
+    counted = engine.effective_sql(REQUIRED[0], sql) & engine.effective_sql(REQUIRED[1], sql)
+    query = sql.join(Device.select(column.alias("value"), fn.COUNT(Device.id).alias("n"))
+                     .join(User, on=(Device.user == User.id)))
+    counts = {row["value"]: row["n"] for row in query.where(counted).group_by(column).dicts()}
     minimum = current_app.config["STATS_MIN_GROUP_SIZE"]
-    groups = [{"value": value, "count": n} for value, n in counts.most_common() if n >= minimum]
+    groups = sorted(({"value": value, "count": n} for value, n in counts.items() if n >= minimum),
+                    key=lambda group: (-group["count"], str(group["value"])))
     suppressed = sum(n for n in counts.values() if n < minimum)
     return {"by": by, "groups": groups, "suppressed": suppressed}
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from flask import g, has_request_context
-from peewee import fn
+from peewee import JOIN, fn
 
 from consent import catalogue, ledger
 from consent.ledger import ChangeContext
@@ -70,25 +70,169 @@ def adulthood_cutoff(today):
         return today.replace(year=today.year - ADULT_AGE, day=28)
 
 
+class Rule:
+    """One condition of effective consent, in two forms side by side: in
+    Python over a loaded Subject (``holds``), and as SQL over a user row
+    (``holds_sql``), for audiences of millions. ``RULES`` is their order."""
+
+    reason = ""
+
+    def applies(self, permission):
+        return True
+
+    def holds(self, permission, state, subject, today):
+        raise NotImplementedError
+
+    def holds_sql(self, permission, sql):
+        raise NotImplementedError
+
+    def reasons(self, permission):
+        return [self.reason]
+
+
+class Asked(Rule):
+    reason = "not_asked"
+
+    def holds(self, permission, state, subject, today):
+        return state is not None
+
+    def holds_sql(self, permission, sql):
+        return sql.consent(permission.key).id.is_null(False)
+
+
+class Granted(Rule):
+    reason = "withdrawn"
+
+    def holds(self, permission, state, subject, today):
+        return state.granted
+
+    def holds_sql(self, permission, sql):
+        return sql.consent(permission.key).granted == True  # noqa: E712  (SQL, not Python)
+
+
+class Current(Rule):
+    """Not made under a policy older than the newest one that changed the permission."""
+
+    reason = "stale_policy"
+
+    def holds(self, permission, state, subject, today):
+        return state.changed_in is None or state.policy_id >= state.changed_in
+
+    def holds_sql(self, permission, sql):
+        changed_in = sql.changed_in.get(permission.key)
+        return None if changed_in is None else sql.consent(permission.key).policy >= changed_in
+
+
+class OpenToMinors(Rule):
+    reason = "not_for_minors"
+
+    def applies(self, permission):
+        return not permission.minors_allowed
+
+    def holds(self, permission, state, subject, today):
+        return not is_minor(subject.birth_date, today)
+
+    def holds_sql(self, permission, sql):
+        return ~sql.minor
+
+
+class GuardianOnRecord(Rule):
+    """Policy section 7: a minor needs a guardian's written consent."""
+
+    reason = "guardian_required"
+
+    def applies(self, permission):
+        return permission.guardian_required
+
+    def holds(self, permission, state, subject, today):
+        return subject.guardian_consent or not is_minor(subject.birth_date, today)
+
+    def holds_sql(self, permission, sql):
+        return ~sql.minor | sql.guardian
+
+
+class Requires(Rule):
+    """A permission that builds on another (precise on approximate location)."""
+
+    def __init__(self, required):
+        self.required = required
+        self.reason = f"requires:{required}"
+
+    def applies(self, permission):
+        return self.required in permission.requires
+
+    def holds(self, permission, state, subject, today):
+        return decide(self.required, subject, today).effective
+
+    def holds_sql(self, permission, sql):
+        return effective_sql(self.required, sql)
+
+
+RULES = (Asked(), Granted(), Current(), OpenToMinors(), GuardianOnRecord(),
+         *[Requires(key) for key in sorted({r for p in catalogue.PERMISSIONS for r in p.requires})])
+
+
 def decide(key, subject, today=None):
     """Whether ``key`` is in effect for ``subject``, and why not."""
     permission = catalogue.get(key)
     state = (subject.states or {}).get(key)
-    if state is None:
-        return Decision(False, "not_asked")
-    if not state.granted:
-        return Decision(False, "withdrawn")
-    if state.changed_in is not None and state.policy_id < state.changed_in:
-        return Decision(False, "stale_policy")
-    if is_minor(subject.birth_date, today):
-        if not permission.minors_allowed:
-            return Decision(False, "not_for_minors")
-        if permission.guardian_required and not subject.guardian_consent:
-            return Decision(False, "guardian_required")
-    for required in permission.requires:
-        if not decide(required, subject, today).effective:
-            return Decision(False, f"requires:{required}")
+    for rule in RULES:
+        if rule.applies(permission) and not rule.holds(permission, state, subject, today):
+            return Decision(False, rule.reason)
     return IN_EFFECT
+
+
+class SqlSubject:
+    """What ``holds_sql`` needs: per-permission LEFT JOINs of ``consent`` onto
+    the query's ``user`` rows, whether the user is a minor, whether a
+    guardian's consent is on record, and the newest change per permission."""
+
+    def __init__(self, today=None):
+        self.cutoff = adulthood_cutoff(today or date.today())
+        self.changed_in = PolicyChange.latest_by_permission()
+        self.aliases = {}
+        self.minor = User.birth_date.is_null(False) & (User.birth_date > self.cutoff)
+        self.guardian = fn.EXISTS(GuardianConsent.select(GuardianConsent.id).where(
+            (GuardianConsent.user == User.id) & GuardianConsent.revoked_at.is_null()))
+
+    def consent(self, key):
+        if key not in self.aliases:
+            self.aliases[key] = Consent.alias(f"consent_{key}")
+        return self.aliases[key]
+
+    def join(self, query):
+        """``query`` (which selects from or joins ``user``) with the consent joins used so far."""
+        for key, alias in self.aliases.items():
+            query = query.join(alias, JOIN.LEFT_OUTER, on=((alias.user == User.id) & (alias.permission == key)),
+                               src=User)
+        return query
+
+
+def effective_sql(key, sql):
+    """SQL that is true exactly when ``decide(key)`` is in effect."""
+    permission = catalogue.get(key)
+    condition = None
+    for rule in RULES:
+        if rule.applies(permission):
+            holds = rule.holds_sql(permission, sql)
+            if holds is not None:
+                condition = holds if condition is None else (condition & holds)
+    return condition
+
+
+def refusal_sql(keys, sql):
+    """``[(condition, reason)]`` in decision order: the first condition that
+    is true names why the first of ``keys`` not in effect is not, as
+    ``"<key>:<reason>"`` (``refusal``'s answer, computed by the database)."""
+    cases = []
+    for key in keys:
+        permission = catalogue.get(key)
+        for rule in RULES:
+            if rule.applies(permission):
+                holds = rule.holds_sql(permission, sql)
+                if holds is not None:
+                    cases.append((~holds, f"{key}:{rule.reason}"))
+    return cases
 
 
 def decide_all(subject, today=None):

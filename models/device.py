@@ -3,6 +3,7 @@ import uuid
 
 from peewee import (
     BigAutoField,
+    BigIntegerField,
     BooleanField,
     CharField,
     DateTimeField,
@@ -25,6 +26,7 @@ class Device(BaseModel):
     installation_id = CharField(max_length=128)
     platform = CharField(max_length=16)
     app_version = CharField(max_length=32)
+    app_version_num = BigIntegerField(default=0)  # sortable form of app_version, for audience filters
     model = CharField(max_length=64, null=True)
     manufacturer = CharField(max_length=64, null=True)
     os_name = CharField(max_length=64, null=True)
@@ -38,6 +40,13 @@ class Device(BaseModel):
 
     class Meta:
         table_name = "device"
+
+    @staticmethod
+    def version_number(text):
+        """"3.12.0" -> 3_0012_0000_0000: dotted versions compare as numbers."""
+        parts = [min(int(part), 9999) for part in str(text).split(".")[:4] if part.isdigit()]
+        parts += [0] * (4 - len(parts))
+        return ((parts[0] * 10000 + parts[1]) * 10000 + parts[2]) * 10000 + parts[3]
         indexes = ((("user", "installation_id"), True),)
 
     @classmethod

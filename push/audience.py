@@ -1,28 +1,68 @@
 """Who a campaign reaches: devices with a push token, narrowed by the
-audience filters. Whether consent allows it is the consent engine's answer
-(``engine.campaign_permissions`` and ``engine.refusal``); this module only
-matches filters."""
+audience filters, all decided by the database in one query. Whether consent
+allows it comes from the consent engine's rules (``engine.refusal_sql``);
+this module only adds the filters."""
 import math
 from datetime import timedelta
 
-import geo
+from peewee import SQL, Case, fn
+
 from consent import engine
 from models.account import User
 from models.base import utcnow
 from models.device import Device, Location, PushToken
 
-PAGE = 1000
+KM_PER_DEGREE = 111.195
 
 
-def candidates(campaign):
-    """Devices with a push token (the campaign's target user's only, for a
-    notification to one user), with their token and user."""
+def area_condition(area):
+    """A stored location within ``radius_km`` of the centre (equirectangular
+    distance, exact enough below 1,000 km; longitudes do not wrap at 180)."""
+    lat, lon, radius = area["latitude"], area["longitude"], area["radius_km"]
+    kx = max(KM_PER_DEGREE * math.cos(math.radians(lat)), 1e-6)
+    dlat, dlon = radius / KM_PER_DEGREE, radius / kx
+    dy = (Location.latitude - lat) * KM_PER_DEGREE
+    dx = (Location.longitude - lon) * kx
+    return (Location.latitude.between(lat - dlat, lat + dlat) & Location.longitude.between(lon - dlon, lon + dlon)
+            & ((dx * dx + dy * dy) <= radius * radius))
+
+
+def _filter_cases(campaign, sql, now):
+    audience = campaign.audience or {}
+    cases = []
+    if audience.get("platforms"):
+        cases.append((Device.platform.not_in(audience["platforms"]), "filter:platforms"))
+    if audience.get("app_version_min"):
+        cases.append((Device.app_version_num < Device.version_number(audience["app_version_min"]),
+                      "filter:app_version_min"))
+    cases += engine.refusal_sql(engine.campaign_permissions(campaign.kind, audience), sql)
+    for name, column in (("models", Device.model), ("os_names", Device.os_name), ("carriers", Device.carrier)):
+        if audience.get(name):
+            allowed = sorted({value.casefold() for value in audience[name]})
+            cases.append((fn.LOWER(fn.COALESCE(column, "")).not_in(allowed), f"filter:{name}"))
+    if audience.get("active_within_days"):
+        cases.append((Device.last_seen_at < now - timedelta(days=audience["active_within_days"]),
+                      "filter:active_within_days"))
+    if audience.get("area"):
+        near = Location.select(Location.id).where((Location.device == Device.id) & area_condition(audience["area"]))
+        cases.append((~fn.EXISTS(near), "filter:area"))
+    cases.append((PushToken.notifications_enabled == False, "notifications_disabled"))  # noqa: E712
+    return cases
+
+
+def audience_query(campaign, *columns, now=None):
+    """Devices with a push token (the target user's only, for a notification
+    to one user) with ``reason``: NULL when the campaign may reach the
+    device now, else why not."""
+    sql = engine.SqlSubject()
+    reason = Case(None, _filter_cases(campaign, sql, now or utcnow()), None)
     query = (
-        Device.select(Device, PushToken, User)
+        Device.select(*columns, reason.alias("reason"))
         .join(PushToken, on=(PushToken.device == Device.id), attr="push")
         .switch(Device)
         .join(User, on=(Device.user == User.id))
     )
+    query = sql.join(query)
     if campaign.target_user_id is not None:
         query = query.where(Device.user == campaign.target_user_id)
     return query
@@ -37,82 +77,38 @@ def candidate_ids(campaign, after, limit):
     return [row.id for row in query.order_by(Device.id).limit(limit)]
 
 
-def _version(text):
-    try:
-        return tuple(int(part) for part in str(text).split("."))
-    except ValueError:
-        return ()
+def slice_devices(campaign, after, upto):
+    """(id, user) of the devices with a push token in ``after < id <= upto``."""
+    query = Device.select(Device.id, Device.user).join(PushToken, on=(PushToken.device == Device.id)).where(
+        Device.id <= upto)
+    if after is not None:
+        query = query.where(Device.id > after)
+    if campaign.target_user_id is not None:
+        query = query.where(Device.user == campaign.target_user_id)
+    return query
 
 
-def _matches(value, allowed):
-    return value is not None and value.casefold() in {a.casefold() for a in allowed}
+def classify(campaign, device_ids, now=None):
+    """``{device id: reason or None}`` for these devices, now."""
+    query = audience_query(campaign, Device.id, now=now).where(Device.id.in_(list(device_ids)))
+    return {row.id: row.reason for row in query.objects()}
 
 
-def devices_in_area(device_ids, area):
-    """Ids of the devices with a stored location within the area's radius."""
-    if not device_ids or not area:
-        return set()
-    lat, lon, radius = area["latitude"], area["longitude"], area["radius_km"]
-    dlat = radius / 111.0
-    dlon = radius / max(111.0 * abs(math.cos(math.radians(lat))), 1e-6)
-    query = Location.select(Location.device, Location.latitude, Location.longitude).where(
-        Location.device.in_(list(device_ids))
-        & Location.latitude.between(lat - dlat, lat + dlat)
-        & Location.longitude.between(lon - dlon, lon + dlon)
+def sendable(device_ids):
+    """Device rows with their token and user, for building messages."""
+    return list(
+        Device.select(Device, PushToken, User)
+        .join(PushToken, on=(PushToken.device == Device.id), attr="push")
+        .switch(Device)
+        .join(User, on=(Device.user == User.id))
+        .where(Device.id.in_(list(device_ids)))
     )
-    return {row.device_id for row in query if geo.distance_km(lat, lon, row.latitude, row.longitude) <= radius}
-
-
-def classify(campaign, devices, now=None):
-    """``[(device, reason)]``: reason is None for a device the campaign may
-    reach now, else why not. ``devices`` come from ``candidates``."""
-    now = now or utcnow()
-    audience = campaign.audience or {}
-    subjects = engine.load_subjects({d.user.id: d.user for d in devices}.values())
-    keys = engine.campaign_permissions(campaign.kind, audience)
-    in_area = devices_in_area([d.id for d in devices], audience.get("area")) if audience.get("area") else set()
-    minimum = _version(audience["app_version_min"]) if audience.get("app_version_min") else None
-    results = []
-    for device in devices:
-        results.append((device, _reason(device, audience, keys, subjects[device.user.id], in_area, minimum, now)))
-    return results
-
-
-def _reason(device, audience, keys, subject, in_area, minimum, now):
-    if audience.get("platforms") and device.platform not in audience["platforms"]:
-        return "filter:platforms"
-    if minimum and _version(device.app_version) < minimum:
-        return "filter:app_version_min"
-    refused = engine.refusal(subject, keys)
-    if refused:
-        return refused
-    for name, column in (("models", "model"), ("os_names", "os_name"), ("carriers", "carrier")):
-        if audience.get(name) and not _matches(getattr(device, column), audience[name]):
-            return f"filter:{name}"
-    days = audience.get("active_within_days")
-    if days and device.last_seen_at < now - timedelta(days=days):
-        return "filter:active_within_days"
-    if audience.get("area") and device.id not in in_area:
-        return "filter:area"
-    if not device.push.notifications_enabled:
-        return "notifications_disabled"
-    return None
 
 
 def preview(campaign):
-    """``{eligible, excluded: {reason: count}}`` over the whole audience,
-    walked page by page."""
-    eligible, excluded, after = 0, {}, None
-    while True:
-        query = candidates(campaign)
-        if after is not None:
-            query = query.where(Device.id > after)
-        page = list(query.order_by(Device.id).limit(PAGE))
-        if not page:
-            return {"eligible": eligible, "excluded": excluded}
-        for _, reason in classify(campaign, page):
-            if reason is None:
-                eligible += 1
-            else:
-                excluded[reason] = excluded.get(reason, 0) + 1
-        after = page[-1].id
+    """``{eligible, excluded: {reason: count}}`` over the whole audience, counted by the database."""
+    inner = audience_query(campaign, Device.id)
+    query = inner.select_from(SQL("reason"), fn.COUNT(SQL("*")).alias("n")).group_by(SQL("reason"))
+    counts = {row["reason"]: row["n"] for row in query.dicts()}
+    eligible = counts.pop(None, 0)
+    return {"eligible": eligible, "excluded": counts}

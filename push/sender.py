@@ -115,11 +115,9 @@ def run_slice(campaign_id, slice_id):
 
 def materialize(campaign, part):
     """One pending delivery per device of the slice (idempotent)."""
-    query = audience.candidates(campaign).where(Device.id <= part.upto)
-    if part.after is not None:
-        query = query.where(Device.id > part.after)
+    query = audience.slice_devices(campaign, part.after, part.upto)
     now = utcnow()
-    rows = [{"campaign": campaign.id, "slice": part.id, "device": d.id, "user": d.user.id,
+    rows = [{"campaign": campaign.id, "slice": part.id, "device": d.id, "user": d.user_id,
              "status": Delivery.PENDING, "created_at": now, "updated_at": now} for d in query]
     with write_transaction():
         for start in range(0, len(rows), 200):
@@ -180,16 +178,14 @@ def claim(campaign, due, owner):
     now = utcnow()
     with write_transaction():
         _lock_users({d.user_id for d in due})
-        devices = list(audience.candidates(campaign).where(Device.id.in_(list(by_device))))
-        verdicts = audience.classify(campaign, devices, now)
-        allowed = {device.id: device for device, reason in verdicts if reason is None}
+        verdicts = audience.classify(campaign, by_device, now)
         skipped = {}
-        for device, reason in verdicts:
+        for device_id, delivery in by_device.items():
+            reason = verdicts.get(device_id, "device_or_token_gone")
             if reason is not None:
-                skipped.setdefault(reason, []).append(by_device[device.id].id)
-        gone = [d.id for d in due if d.device_id not in {dev.id for dev in devices}]
-        if gone:
-            skipped.setdefault("device_or_token_gone", []).extend(gone)
+                skipped.setdefault(reason, []).append(delivery.id)
+        allowed = {device.id: device for device in audience.sendable(
+            [device_id for device_id, reason in verdicts.items() if reason is None])}
         for reason, ids in skipped.items():
             Delivery.update(status=Delivery.SKIPPED, reason=reason, updated_at=now).where(
                 Delivery.id.in_(ids) & (Delivery.status == Delivery.PENDING)).execute()
