@@ -105,6 +105,31 @@ class CampaignSlice(BaseModel):
         return cls.update(values).where((cls.id == slice_id) & (cls.lease_owner == owner)).execute()
 
 
+class CampaignExclusion(BaseModel):
+    """Devices the fan-out found the campaign may not reach, by reason:
+    counted, not stored one by one (a filtered campaign over millions of
+    devices would otherwise write a row for each)."""
+
+    campaign = ForeignKeyField(Campaign, backref="exclusions", on_delete="CASCADE")
+    reason = CharField(max_length=64)
+    count = IntegerField(default=0)
+
+    class Meta:
+        table_name = "campaign_exclusion"
+        indexes = ((("campaign", "reason"), True),)
+
+    @classmethod
+    def add(cls, campaign_id, counts):
+        for reason, count in counts.items():
+            (cls.insert(campaign=campaign_id, reason=reason, count=count)
+             .on_conflict(conflict_target=[cls.campaign, cls.reason], update={cls.count: cls.count + count})
+             .execute())
+
+    @classmethod
+    def counts(cls, campaign):
+        return {row.reason: row.count for row in cls.select().where(cls.campaign == campaign)}
+
+
 def forget_device_boundaries(device_id, other_devices):
     """Erasure: slice boundaries and plan cursors name devices by id. Replace
     an erased device's id with the id of the nearest device below it (or

@@ -77,15 +77,12 @@ def candidate_ids(campaign, after, limit):
     return [row.id for row in query.order_by(Device.id).limit(limit)]
 
 
-def slice_devices(campaign, after, upto):
-    """(id, user) of the devices with a push token in ``after < id <= upto``."""
-    query = Device.select(Device.id, Device.user).join(PushToken, on=(PushToken.device == Device.id)).where(
-        Device.id <= upto)
+def slice_audience(campaign, after, upto, now=None):
+    """(id, user, reason) of the devices with a push token in ``after < id <= upto``."""
+    query = audience_query(campaign, Device.id, Device.user, now=now).where(Device.id <= upto)
     if after is not None:
         query = query.where(Device.id > after)
-    if campaign.target_user_id is not None:
-        query = query.where(Device.user == campaign.target_user_id)
-    return query
+    return query.objects()
 
 
 def classify(campaign, device_ids, now=None):

@@ -9,7 +9,7 @@ from errors import ApiError, Conflict
 from models.account import User
 from models.device import Device
 from models.base import utcnow, write_transaction
-from models.push import Campaign, CampaignSlice, Delivery
+from models.push import Campaign, CampaignExclusion, CampaignSlice, Delivery
 from push import audience, sender, tasks
 
 UNSUBSCRIBE_SALT = "marketing-unsubscribe"
@@ -60,11 +60,12 @@ def resume(campaign):
 
 def status(campaign):
     counts = Delivery.counts(campaign)
+    excluded = sum(CampaignExclusion.counts(campaign).values())
     return {
-        "targeted": sum(counts.values()),
+        "targeted": sum(counts.values()) + excluded,
         "sent": counts.get(Delivery.SENT, 0),
         "failed": counts.get(Delivery.FAILED, 0),
-        "skipped": counts.get(Delivery.SKIPPED, 0) + counts.get(Delivery.CANCELLED, 0),
+        "skipped": counts.get(Delivery.SKIPPED, 0) + counts.get(Delivery.CANCELLED, 0) + excluded,
         "invalid_tokens": counts.get(Delivery.INVALID_TOKEN, 0),
         "unknown": counts.get(Delivery.UNKNOWN, 0),
         "pending": counts.get(Delivery.PENDING, 0) + counts.get(Delivery.CLAIMED, 0),
@@ -99,13 +100,14 @@ def notify_user(user, title, body, data, admin):
 def notification_summary(campaign, user):
     """How many of the user's devices the notification reached, and why the
     others were not."""
-    skipped = {}
+    skipped = CampaignExclusion.counts(campaign)
+    considered = sum(skipped.values())
     for delivery in Delivery.select(Delivery.status, Delivery.reason).where(Delivery.campaign == campaign.id):
-        if delivery.status != Delivery.SENT:
+        considered += 1
+        if delivery.status not in (Delivery.SENT, Delivery.PENDING, Delivery.CLAIMED):
             key = delivery.reason or delivery.status
             skipped[key] = skipped.get(key, 0) + 1
-    without_token = Device.select().where(Device.user == user).count() - sum(
-        1 for _ in Delivery.select(Delivery.id).where(Delivery.campaign == campaign.id))
+    without_token = Device.select().where(Device.user == user).count() - considered
     if without_token > 0:
         skipped["no_push_token"] = without_token
     counts = status(campaign)

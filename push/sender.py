@@ -19,7 +19,7 @@ from consent import engine
 from models.account import User
 from models.base import is_postgres, utcnow, write_transaction
 from models.device import Device, PushToken
-from models.push import Campaign, CampaignSlice, Delivery
+from models.push import Campaign, CampaignExclusion, CampaignSlice, Delivery
 from push import audience, providers
 from push.providers import Message
 
@@ -114,15 +114,23 @@ def run_slice(campaign_id, slice_id):
 
 
 def materialize(campaign, part):
-    """One pending delivery per device of the slice (idempotent)."""
-    query = audience.slice_devices(campaign, part.after, part.upto)
+    """A pending delivery for each device of the slice the campaign may
+    reach now; the others are counted by reason. Runs once per slice."""
     now = utcnow()
-    rows = [{"campaign": campaign.id, "slice": part.id, "device": d.id, "user": d.user_id,
-             "status": Delivery.PENDING, "created_at": now, "updated_at": now} for d in query]
+    rows, excluded = [], {}
+    for device in audience.slice_audience(campaign, part.after, part.upto, now):
+        if device.reason is None:
+            rows.append({"campaign": campaign.id, "slice": part.id, "device": device.id, "user": device.user_id,
+                         "status": Delivery.PENDING, "created_at": now, "updated_at": now})
+        else:
+            excluded[device.reason] = excluded.get(device.reason, 0) + 1
     with write_transaction():
-        for start in range(0, len(rows), 200):
-            Delivery.insert_many(rows[start:start + 200]).on_conflict_ignore().execute()
-        CampaignSlice.update(materialized=True).where(CampaignSlice.id == part.id).execute()
+        taken = CampaignSlice.update(materialized=True).where(
+            (CampaignSlice.id == part.id) & ~CampaignSlice.materialized).execute()
+        if taken:
+            for start in range(0, len(rows), 200):
+                Delivery.insert_many(rows[start:start + 200]).on_conflict_ignore().execute()
+            CampaignExclusion.add(campaign.id, excluded)
 
 
 def _due(part, now):
