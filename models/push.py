@@ -71,6 +71,7 @@ class CampaignSlice(BaseModel):
     lease_owner = CharField(max_length=64, null=True)
     lease_until = DateTimeField(null=True)
     runs = IntegerField(default=0)
+    queued_at = DateTimeField(null=True)
 
     class Meta:
         table_name = "campaign_slice"

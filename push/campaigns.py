@@ -55,7 +55,7 @@ def resume(campaign):
     pending = CampaignSlice.select(CampaignSlice.id).where(
         (CampaignSlice.campaign == campaign.id) & (CampaignSlice.status == CampaignSlice.PENDING))
     for part in pending:
-        tasks.send_slice(campaign.id, part.id)
+        tasks.queue_slice(campaign.id, part.id)
 
 
 def status(campaign):

@@ -28,6 +28,11 @@ def send_slice(campaign_id, slice_id):
             send_slice.schedule(args=(campaign_id, slice_id), delay=outcome.delay)
 
 
+def queue_slice(campaign_id, slice_id):
+    CampaignSlice.update(queued_at=utcnow()).where(CampaignSlice.id == slice_id).execute()
+    send_slice(campaign_id, slice_id)
+
+
 @huey.periodic_task(crontab(minute="*"))
 def resume_campaigns_periodically():
     with task_context():
@@ -41,6 +46,9 @@ def resume_campaigns_task():
 
 
 _resume_scheduled = False
+# A slice queued this many leases ago and never started was lost with a
+# worker that died between taking its task and taking its lease.
+STALE_QUEUE_LEASES = 5
 
 
 @huey.on_startup()
@@ -51,7 +59,9 @@ def resume_after_restart():
     if _resume_scheduled or huey.flask_app is None:
         return
     _resume_scheduled = True
-    resume_campaigns_task.schedule(delay=huey.flask_app.config["PUSH_SLICE_LEASE_SECONDS"] + 1)
+    lease = huey.flask_app.config["PUSH_SLICE_LEASE_SECONDS"]
+    for delay in (lease + 1, STALE_QUEUE_LEASES * lease + 1):
+        resume_campaigns_task.schedule(delay=delay)
 
 
 def start(campaign_id):
@@ -90,7 +100,7 @@ def plan(campaign_id):
             part = CampaignSlice.create(campaign=campaign, after=cursor, upto=ids[-1])
             Campaign.update(plan_cursor=ids[-1], plan_lease_until=utcnow() + lease).where(
                 Campaign.id == campaign.id).execute()
-        send_slice(campaign.id, part.id)
+        queue_slice(campaign.id, part.id)
         cursor = ids[-1]
     Campaign.update(planned=True).where(Campaign.id == campaign.id).execute()
     sender.complete_if_finished(campaign.id)
@@ -114,12 +124,15 @@ def resume_campaigns():
         ).execute()
         if taken:
             plan_campaign(campaign.id)
+    lost_lease = CampaignSlice.lease_owner.is_null(False) & (CampaignSlice.lease_until < now)
+    lost_task = CampaignSlice.lease_owner.is_null() & (
+        CampaignSlice.queued_at < now - timedelta(seconds=STALE_QUEUE_LEASES * lease))
     abandoned = (
         CampaignSlice.select(CampaignSlice.id, CampaignSlice.campaign)
         .join(Campaign)
         .where((Campaign.status == Campaign.SENDING) & (CampaignSlice.status == CampaignSlice.PENDING)
-               & CampaignSlice.lease_owner.is_null(False) & (CampaignSlice.lease_until < now))
+               & (lost_lease | lost_task))
     )
     for part in abandoned:
         log.warning("re-queueing slice %s of campaign %s after a lost worker", part.id, part.campaign_id)
-        send_slice(part.campaign_id, part.id)
+        queue_slice(part.campaign_id, part.id)

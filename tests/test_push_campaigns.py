@@ -258,3 +258,27 @@ def test_campaign_validation(push_app, admin):
         assert name in response.json["error"]["details"]
     assert Campaign.select().count() == 0
     assert PushToken.select().count() == 0
+
+
+def test_a_slice_lost_before_it_started_is_queued_again(push_app, fcm_server, admin):
+    from datetime import timedelta
+
+    from models import CampaignSlice
+    from models.base import utcnow
+    from push.tasks import resume_campaigns
+
+    client = push_app.test_client()
+    person = member(client, {"marketing_push": True})
+    campaign = create_campaign(client, admin)
+    # a worker took the slice's task and died before taking its lease
+    Campaign.update(status="sending", planned=True, started_at=utcnow()).execute()
+    part = CampaignSlice.create(campaign=campaign["id"], after=None, upto=person["device"]["id"],
+                                queued_at=utcnow() - timedelta(seconds=5))
+    with push_app.app_context():
+        resume_campaigns()
+    assert fcm_server.delivered[person["token"]] == 0  # not yet stale: it may still be waiting in the queue
+    CampaignSlice.update(queued_at=utcnow() - timedelta(hours=1)).where(CampaignSlice.id == part.id).execute()
+    with push_app.app_context():
+        resume_campaigns()
+    assert fcm_server.delivered[person["token"]] == 1
+    assert campaign_state(client, admin, campaign)["status"] == "completed"
