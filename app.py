@@ -52,6 +52,7 @@ def connect_database(url, pool_size):
             pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 15000, "synchronous": "normal"},
             timeout=15,
             check_same_thread=False,
+            returning_clause=True,
         )
     if scheme in ("postgres", "postgresql"):
         url = url.replace(scheme + "://", "postgresql+pool://", 1)

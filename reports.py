@@ -4,8 +4,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
-from peewee import IntegrityError
-
 import geo
 from consent import engine
 from errors import ConsentRequired, Conflict
@@ -148,15 +146,11 @@ def store_location(user, device, item):
     answers the stored row instead of storing a second one."""
     with engine.consent_held(user):
         precise = _precision_allowed(user)
-        existing = Location.get_or_none((Location.device == device) & (Location.captured_at == item["captured_at"]))
-        if existing:
-            return existing, False
-        try:
-            with write_transaction():
-                location = Location.create(**_location_row(user, device, item, precise))
-        except IntegrityError:  # the same retry, concurrently
+        row = _location_row(user, device, item, precise)
+        inserted = list(Location.insert(**row).on_conflict_ignore().returning(Location.id).execute())
+        if not inserted:
             return Location.get((Location.device == device) & (Location.captured_at == item["captured_at"])), False
-    return location, True
+    return Location(id=inserted[0].id, **row), True
 
 
 def store_locations(user, device, items):

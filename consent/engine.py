@@ -12,7 +12,7 @@ from consent import catalogue, ledger
 from consent.ledger import ChangeContext
 from errors import ConsentRequired
 from models.account import User
-from models.base import is_postgres, utcnow, write_transaction
+from models.base import db, is_postgres, utcnow, write_transaction
 from models.consent import Consent, GuardianConsent, PolicyChange, PolicyVersion
 
 ADULT_AGE = 18  # policy section 7
@@ -241,43 +241,57 @@ def decide_all(subject, today=None):
 
 # -- loading what the rules need ----------------------------------------------------
 
-def _state_query(user_ids):
+def _state_rows(user_ids, lock=None):
+    """One row per (user, permission chosen), or one bare row for a user who
+    chose nothing. ``lock="share"`` first takes the users' shared row locks
+    (PostgreSQL), in the same round trip but as a statement of its own: a
+    locking statement that waits for a consent change would read the joined
+    consent rows as they were before that change (READ COMMITTED keeps the
+    statement's snapshot), so the read must be the next statement."""
     changed_in = (
         PolicyChange.select(fn.MAX(PolicyChange.policy))
         .where(PolicyChange.permission == Consent.permission)
     )
-    guardian = GuardianConsent.select(fn.COUNT(GuardianConsent.id)).where(
-        (GuardianConsent.user == Consent.user) & GuardianConsent.revoked_at.is_null()
-    )
-    return (
-        Consent.select(
-            Consent.user,
+    guardian = fn.EXISTS(GuardianConsent.select(GuardianConsent.id).where(
+        (GuardianConsent.user == User.id) & GuardianConsent.revoked_at.is_null()))
+    query = (
+        User.select(
+            User.id.alias("user_id"),
             Consent.permission,
             Consent.granted,
-            Consent.policy,
+            Consent.policy.alias("policy_id"),
             Consent.updated_at,
             PolicyVersion.version.alias("policy_version"),
             changed_in.alias("changed_in"),
             guardian.alias("guardians"),
         )
-        .join(PolicyVersion, on=(Consent.policy == PolicyVersion.id))
-        .where(Consent.user.in_(user_ids))
-        .objects()
+        .join(Consent, JOIN.LEFT_OUTER, on=(Consent.user == User.id))
+        .join(PolicyVersion, JOIN.LEFT_OUTER, on=(Consent.policy == PolicyVersion.id))
+        .where(User.id.in_(user_ids))
     )
+    if lock != "share" or not is_postgres():
+        return list(query.dicts())
+    lock_sql, lock_params = (User.select(User.id).where(User.id.in_(user_ids)).order_by(User.id)
+                             .for_update("FOR SHARE").sql())
+    read_sql, read_params = query.sql()
+    cursor = db.execute_sql(f"{lock_sql};\n{read_sql}", [*lock_params, *read_params])
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-def load_subjects(users):
+def load_subjects(users, lock=None):
     """``{user id: Subject}`` for many users in one query (the fan-out's path)."""
     users = list(users)
     states = defaultdict(dict)
     guardians = set()
     if users:
-        for row in _state_query([u.id for u in users]):
-            states[row.user_id][row.permission] = State(
-                bool(row.granted), row.policy_id, row.policy_version, row.updated_at, row.changed_in
-            )
-            if row.guardians:
-                guardians.add(row.user_id)
+        for row in _state_rows([u.id for u in users], lock):
+            if row["permission"] is not None:
+                states[row["user_id"]][row["permission"]] = State(
+                    bool(row["granted"]), row["policy_id"], row["policy_version"], row["updated_at"],
+                    row["changed_in"])
+            if row["guardians"]:
+                guardians.add(row["user_id"])
     return {
         u.id: Subject(birth_date=u.birth_date, guardian_consent=u.id in guardians, states=states.get(u.id, {}))
         for u in users
@@ -431,8 +445,7 @@ def consent_held(user):
     Gated writes happen inside one; a withdrawal waits for them and then
     removes what they wrote."""
     with write_transaction():
-        lock_user(user, shared=True)
-        _forget(user)
+        _cache()[user.id] = load_subjects([user], lock="share")[user.id]
         yield
 
 
