@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 
-.PHONY: run test migrate worker clean
+.PHONY: run test migrate worker bench bench-smoke wrk clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required (found %s)" % sys.version.split()[0])'
@@ -26,6 +26,16 @@ migrate: $(STAMP)
 
 worker: $(STAMP)
 	$(VENV)/bin/flask --app app worker
+
+# Benchmarks need PostgreSQL and Redis on this machine, and wrk (Debian's package).
+wrk:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)); } || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
+
+bench: $(STAMP) wrk
+	$(PY) -m bench.run
+
+bench-smoke: $(STAMP) wrk
+	$(PY) -m bench.run --smoke
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
