@@ -99,6 +99,11 @@ class CampaignSlice(BaseModel):
             (cls.id == slice_id) & (cls.lease_owner == owner)).execute() == 1
 
     @classmethod
+    def abandon(cls, slice_id, owner):
+        """A run that failed gives the slice up at once, for a resume to retry."""
+        return cls.update(lease_until=utcnow()).where((cls.id == slice_id) & (cls.lease_owner == owner)).execute()
+
+    @classmethod
     def release(cls, slice_id, owner, done=False):
         values = {cls.lease_until: None}
         if done:
@@ -121,7 +126,9 @@ class CampaignExclusion(BaseModel):
 
     @classmethod
     def add(cls, campaign_id, counts):
-        for reason, count in counts.items():
+        # one order for every writer: two slices counting the same reasons
+        # in different orders would deadlock
+        for reason, count in sorted(counts.items()):
             (cls.insert(campaign=campaign_id, reason=reason, count=count)
              .on_conflict(conflict_target=[cls.campaign, cls.reason], update={cls.count: cls.count + count})
              .execute())

@@ -97,7 +97,6 @@ def run_slice(campaign_id, slice_id):
     if not CampaignSlice.acquire(slice_id, owner, lease):
         return None
     part = CampaignSlice.get_by_id(slice_id)
-    outcome = Outcome("stopped")
     try:
         # Claims a previous run left behind may or may not have been sent:
         # at most once means they are never sent again.
@@ -106,11 +105,13 @@ def run_slice(campaign_id, slice_id):
         if not part.materialized:
             materialize(campaign, part)
         outcome = send_pending(campaign, part, owner, lease)
-        return outcome
-    finally:
-        CampaignSlice.release(slice_id, owner, done=outcome.kind == "done")
-        if outcome.kind == "done":
-            complete_if_finished(campaign.id)
+    except Exception:
+        CampaignSlice.abandon(slice_id, owner)
+        raise
+    CampaignSlice.release(slice_id, owner, done=outcome.kind == "done")
+    if outcome.kind == "done":
+        complete_if_finished(campaign.id)
+    return outcome
 
 
 def materialize(campaign, part):

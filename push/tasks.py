@@ -20,8 +20,10 @@ def plan_campaign(campaign_id):
         plan(campaign_id)
 
 
-@huey.task()
+@huey.task(retries=3, retry_delay=2)
 def send_slice(campaign_id, slice_id):
+    """A failed run (a database error, say) has given up its lease; huey
+    retries it, and resume_campaigns re-queues it if the retries run out."""
     with task_context():
         outcome = sender.run_slice(campaign_id, slice_id)
         if outcome is not None and outcome.kind == "later":

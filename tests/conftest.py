@@ -132,6 +132,18 @@ def admin(client, runner):
     return session
 
 
+@pytest.fixture
+def fake_fcm():
+    """A running FCM-compatible server (``tests.fakefcm``); stopped after the test."""
+    from tests.fakefcm import FakeFcmServer
+
+    server = FakeFcmServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def pytest_terminal_summary(terminalreporter):
     from tests import test_fuzz
 

@@ -40,7 +40,6 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
-import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -383,13 +382,3 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
-
-
-@pytest.fixture
-def fake_fcm():
-    """A running ``FakeFcmServer``; stopped after the test."""
-    server = FakeFcmServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()

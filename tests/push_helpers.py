@@ -6,16 +6,12 @@ import pytest
 
 from tests.consent_helpers import new_user, put_consents
 from tests.device_helpers import add_device
-from tests.fakefcm import FakeFcmServer
 
 
 @pytest.fixture
-def fcm_server():
-    server = FakeFcmServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def fcm_server(fake_fcm):
+    """The FCM-compatible server, under the name the push tests use."""
+    return fake_fcm
 
 
 def fcm_config(server, tmp_path):

@@ -282,3 +282,29 @@ def test_a_slice_lost_before_it_started_is_queued_again(push_app, fcm_server, ad
         resume_campaigns()
     assert fcm_server.delivered[person["token"]] == 1
     assert campaign_state(client, admin, campaign)["status"] == "completed"
+
+
+def test_a_slice_whose_run_failed_is_retried(push_app, fcm_server, admin, monkeypatch):
+    from push import audience
+    from push.tasks import resume_campaigns
+
+    client = push_app.test_client()
+    person = member(client, {"marketing_push": True})
+    real = audience.slice_audience
+    failures = []
+
+    def fails_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("deadlock detected")  # what PostgreSQL answers one of two deadlocked writers
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(audience, "slice_audience", fails_once)
+    campaign = create_campaign(client, admin)
+    client.post(f"/v1/admin/campaigns/{campaign['id']}/send", headers=admin["headers"])
+    # huey retried the task at once (immediate mode); a resume would have too
+    with push_app.app_context():
+        resume_campaigns()
+    assert failures == [1]
+    assert fcm_server.delivered[person["token"]] == 1
+    assert campaign_state(client, admin, campaign)["status"] == "completed"

@@ -20,7 +20,7 @@ from push.providers import (
     build_provider,
     mask_token,
 )
-from tests.fakefcm import FakeFcmServer, fake_fcm, make_service_account  # noqa: F401
+from tests.fakefcm import FakeFcmServer, make_service_account  # noqa: F401
 
 # firebase-admin 7.7 warns on every Message(token=...); see FcmProvider._send.
 pytestmark = pytest.mark.filterwarnings("ignore:Message.token is deprecated:DeprecationWarning")

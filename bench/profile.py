@@ -1,0 +1,69 @@
+"""Where the ingest path spends its time: py-spy samples the gunicorn
+workers while wrk drives POST /locations, and the busiest frames are
+printed (``python -m bench.profile``; used for BENCHMARKS.md)."""
+import os
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+
+from bench import run
+
+SPY = os.path.join(os.path.dirname(sys.executable), "py-spy")
+
+
+def summarize(raw_path, top=12):
+    own, inclusive, total = Counter(), Counter(), 0
+    for line in open(raw_path):
+        stack, _, count = line.rstrip().rpartition(" ")
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0].rsplit("/", 1)[-1] + ")"
+                  for f in stack.split(";") if " (" in f]
+        if not frames or frames[-1].startswith(("select ", "wait ", "_wait_for_tstate_lock")):
+            continue
+        count = int(count)
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    lines = [f"{total} samples of busy worker threads", "", "self time:"]
+    lines += [f"  {n / total:6.1%}  {frame}" for frame, n in own.most_common(top)]
+    lines += ["", "inclusive (project and library entry points):"]
+    wanted = ("reports.py", "engine.py", "security.py", "devices.py", "errors.py", "marshmallow", "schema.py",
+              "flask_limiter", "_extension.py", "client.py", "view_decorators.py", "response.py", "arguments.py")
+    picks = [(f, n) for f, n in inclusive.most_common(400) if any(w in f for w in wanted)]
+    lines += [f"  {n / total:6.1%}  {frame}" for frame, n in picks[:top]]
+    return "\n".join(lines)
+
+
+def main(seconds=10):
+    instance = tempfile.mkdtemp(prefix="bench-profile-")
+    run.ensure_database()
+    run.reset_database(instance)
+    app = run.bench_app(instance)
+    devices = os.path.join(instance, "devices.txt")
+    run.seed_http_users(app, 50, devices)
+    port = run.free_port()
+    workers = 2 * (os.cpu_count() or 1)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.wsgi:app()"],
+        cwd=run.ROOT, env=run.base_env(instance), start_new_session=True)
+    raw = os.path.join(instance, "ingest.txt")
+    try:
+        run.wait_http(f"http://127.0.0.1:{port}/healthz")
+        spy = subprocess.Popen([SPY, "record", "--pid", str(server.pid), "--subprocesses", "-d", str(seconds),
+                                "-r", "200", "-f", "raw", "-o", raw], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        result = run.run_wrk(port, "ingest", seconds, 32, devices)
+        spy.wait()
+    finally:
+        run.stop(server)
+    report = f"ingest under py-spy: {result}\n\n" + summarize(raw)
+    out = os.path.join(run.ROOT, "bench", "profile-ingest.txt")
+    with open(out, "w") as handle:
+        handle.write(report + "\n")
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
