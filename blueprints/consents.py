@@ -3,11 +3,10 @@ from flask import request
 from flask_jwt_extended import current_user
 from marshmallow import Schema, fields, validate
 
-from blueprints.fields import PageArgs, StrictBoolean, StrictSchema, UtcDateTime, page_schema
+from blueprints.fields import PageArgs, StrictBoolean, StrictSchema, UtcDateTime, newest_first, page_schema
 from consent import catalogue, engine
 from consent.ledger import ChangeContext
 from errors import NotFound, ValidationFailed
-from models.base import keyset_page
 from models.consent import LedgerEntry, PolicyVersion
 from models.device import Device
 from security import ApiBlueprint
@@ -137,6 +136,4 @@ def update_my_consents(data):
 @blp.response(200, LedgerPageSchema)
 def my_consent_history(args):
     """The user's ledger entries, newest first."""
-    query = LedgerEntry.select().where(LedgerEntry.user == current_user.id)
-    items, next_key = keyset_page(query, LedgerEntry.id, args["cursor"], args["limit"])
-    return {"items": items, "next_cursor": next_key}
+    return newest_first(LedgerEntry.select().where(LedgerEntry.user == current_user.id), LedgerEntry.id, args)

@@ -78,11 +78,10 @@ class PushStatusSchema(Schema):
     updated_at = UtcDateTime()
 
 
-class DeviceSchema(Schema):
-    id = fields.UUID()
-    installation_id = fields.String()
-    platform = fields.String()
-    app_version = fields.String()
+class ReportedSchema(Schema):
+    """The details a device reports, as stored (null where not kept)."""
+
+    app_version = fields.String(allow_none=True)
     model = fields.String(allow_none=True)
     manufacturer = fields.String(allow_none=True)
     os_name = fields.String(allow_none=True)
@@ -91,6 +90,12 @@ class DeviceSchema(Schema):
     resolution = fields.String(allow_none=True)
     locale = fields.String(allow_none=True)
     timezone = fields.String(allow_none=True)
+
+
+class DeviceSchema(ReportedSchema):
+    id = fields.UUID()
+    installation_id = fields.String()
+    platform = fields.String()
     created_at = UtcDateTime()
     last_seen_at = UtcDateTime()
     push = fields.Method("_push", allow_none=True, metadata={"description": "Push registration, null if none"})
@@ -114,17 +119,8 @@ class DeviceListSchema(Schema):
     devices = fields.List(fields.Nested(DeviceSchema))
 
 
-class ReportSchema(Schema):
+class ReportSchema(ReportedSchema):
     id = fields.Integer()
-    app_version = fields.String(allow_none=True)
-    model = fields.String(allow_none=True)
-    manufacturer = fields.String(allow_none=True)
-    os_name = fields.String(allow_none=True)
-    os_version = fields.String(allow_none=True)
-    carrier = fields.String(allow_none=True)
-    resolution = fields.String(allow_none=True)
-    locale = fields.String(allow_none=True)
-    timezone = fields.String(allow_none=True)
     created_at = UtcDateTime()
 
 

@@ -5,7 +5,7 @@ from datetime import timezone
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from models.base import to_naive_utc
+from models.base import keyset_page, to_naive_utc
 
 
 class UtcDateTime(fields.DateTime):
@@ -66,6 +66,12 @@ class Cursor(fields.String):
 class PageArgs(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
     cursor = Cursor(load_default=None)
+
+
+def newest_first(query, key, args):
+    """One page of ``query`` (newest first by ``key``) as ``{items, next_cursor}``."""
+    items, next_key = keyset_page(query, key, args["cursor"], args["limit"])
+    return {"items": items, "next_cursor": next_key}
 
 
 def page_schema(item_schema, name):

@@ -9,8 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 import rights
 from blueprints.auth import PHONE, UserSchema
 from blueprints.devices import LocationSchema
-from blueprints.fields import PageArgs, StrictSchema, page_schema
-from models.base import keyset_page
+from blueprints.fields import PageArgs, StrictSchema, newest_first, page_schema
 from models.device import Location
 from security import ApiBlueprint
 
@@ -94,9 +93,7 @@ def delete_me():
 @blp.response(200, LocationPageSchema)
 def my_locations(args):
     """The user's stored locations, newest first."""
-    query = Location.select().where(Location.user == current_user.id)
-    items, next_key = keyset_page(query, Location.id, args["cursor"], args["limit"])
-    return {"items": items, "next_cursor": next_key}
+    return newest_first(Location.select().where(Location.user == current_user.id), Location.id, args)
 
 
 @blp.route("/locations", methods=["DELETE"])
