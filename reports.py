@@ -6,7 +6,7 @@ from datetime import timedelta
 from flask import current_app
 import geo
 from consent import engine
-from errors import ConsentRequired, Conflict
+from errors import Conflict
 from models.base import utcnow, write_transaction
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
 
@@ -84,20 +84,12 @@ def delete_device(device):
 
 # -- push tokens ----------------------------------------------------------------
 
-def require_push_consent(user):
-    decisions = [engine.check(user, key) for key in ("service_push", "marketing_push")]
-    if not any(d.effective for d in decisions):
-        error = ConsentRequired("service_push", decisions[0].reason)
-        error.details["any_of"] = ["service_push", "marketing_push"]
-        raise error
-
-
 def set_push_token(user, device, token, provider, notifications_enabled):
     """Store the device's token. The same token on another device row (another
     account signed in on the same phone) moves here, so pushes for the first
     account stop reaching this phone."""
     with engine.consent_held(user):
-        require_push_consent(user)
+        engine.require_push(user)
         PushToken.delete().where((PushToken.token == token) & (PushToken.device != device.id)).execute()
         now = utcnow()
         (
@@ -213,7 +205,7 @@ def forget_device_details(user, decisions):
 @engine.on_withdrawal("service_push")
 @engine.on_withdrawal("marketing_push")
 def delete_push_tokens_without_push_consent(user, decisions):
-    if not any(decisions[key].effective for key in ("service_push", "marketing_push")):
+    if not engine.may_hold_push_token(decisions):
         PushToken.delete_for_user(user)
 
 

@@ -11,13 +11,12 @@ from models.consent import Consent
 from models.device import Device
 
 DIMENSIONS = ("model", "os_name", "os_version", "carrier", "platform", "app_version")
-REQUIRED = ("usage_statistics", "device_info")
 
 
 def device_counts(by):
     column = getattr(Device, by)
     sql = engine.SqlSubject()
-    counted = engine.effective_sql(REQUIRED[0], sql) & engine.effective_sql(REQUIRED[1], sql)
+    counted = engine.statistics_sql(sql)
     query = sql.join(Device.select(column.alias("value"), fn.COUNT(Device.id).alias("n"))
                      .join(User, on=(Device.user == User.id)))
     counts = {row["value"]: row["n"] for row in query.where(counted).group_by(column).dicts()}

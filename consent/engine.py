@@ -380,6 +380,34 @@ def campaign_permissions(kind, audience):
     return tuple(keys)
 
 
+# What other uses of data need, so that no caller names the permissions itself.
+STATISTICS_PERMISSIONS = ("usage_statistics", "device_info")  # policy 2.5, counted devices
+
+
+def may_hold_push_token(decisions):
+    """A push token may be kept while either push permission is in effect."""
+    return any(decisions[key].effective for key in catalogue.PUSH_PERMISSIONS)
+
+
+def require_push(user):
+    """403 ``consent_required`` unless a push permission is in effect."""
+    decisions = {key: check(user, key) for key in catalogue.PUSH_PERMISSIONS}
+    if not may_hold_push_token(decisions):
+        first = catalogue.PUSH_PERMISSIONS[0]
+        error = ConsentRequired(first, decisions[first].reason)
+        error.details["any_of"] = list(catalogue.PUSH_PERMISSIONS)
+        raise error
+
+
+def statistics_sql(sql):
+    """SQL true for users whose devices statistics may count."""
+    condition = None
+    for key in STATISTICS_PERMISSIONS:
+        effective = effective_sql(key, sql)
+        condition = effective if condition is None else condition & effective
+    return condition
+
+
 def refusal(subject, keys, today=None):
     """None when every permission of ``keys`` is in effect, else
     ``"<key>:<reason>"`` for the first that is not."""
