@@ -8,7 +8,7 @@ from consent.ledger import ChangeContext
 from errors import Conflict
 from models.account import AuthSession, User
 from models.base import utcnow, write_transaction
-from models.consent import Consent, GuardianConsent, LedgerEntry
+from models.consent import Consent, ConsentSummary, GuardianConsent, LedgerEntry
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
 from models.push import Campaign, Delivery, forget_device_boundaries
 from security import revoke_all_sessions
@@ -142,6 +142,7 @@ def erase(user):
         DeviceReport.delete().where(DeviceReport.user == user).execute()
         Device.delete().where(Device.user == user).execute()
         GuardianConsent.delete().where(GuardianConsent.user == user).execute()
+        ConsentSummary.delete().where(ConsentSummary.user == user).execute()
         Consent.delete().where(Consent.user == user).execute()
         AuthSession.delete().where(AuthSession.user == user).execute()
         User.delete().where(User.id == user.id).execute()

@@ -46,7 +46,7 @@ def population(url, count, seed=7, chunk=50_000, all_consent=None, now=None):
 
 
 def _chunk(cursor, rng, size, offset, now, today, all_consent):
-    users, devices, tokens, consents, locations, guardians = [], [], [], [], [], []
+    users, devices, tokens, consents, locations, guardians, summaries = [], [], [], [], [], [], []
     for n in range(offset, offset + size):
         user_id, device_id = uuid.UUID(int=rng.getrandbits(128)), uuid.UUID(int=rng.getrandbits(128))
         minor = rng.random() < 0.08
@@ -64,17 +64,20 @@ def _chunk(cursor, rng, size, offset, now, today, all_consent):
                         "zh-CN", "Asia/Shanghai", now, seen))
         if rng.random() < 0.8:
             tokens.append((device_id, f"bench-token-{n:09d}-" + "x" * 120, "fcm", rng.random() < 0.95, now, now))
+        chosen = {}
         for key, share in PERMISSION_SHARE.items():
             granted = all_consent is not None and key in all_consent or rng.random() < share
-            if granted:
-                consents.append((user_id, key, True, 1, now))
-            elif rng.random() < 0.2:
-                consents.append((user_id, key, False, 1, now))
+            if granted or rng.random() < 0.2:
+                consents.append((user_id, key, granted, 1, now))
+                chosen[key] = granted
             if key == "location" and granted:
                 lat, lon = rng.choice(CITIES)
                 c_lat, c_lon, cell = geo.coarsen(lat + rng.gauss(0, 0.3), lon + rng.gauss(0, 0.3))
                 locations.append((device_id, user_id, c_lat, c_lon, cell, "approximate",
                                   now - timedelta(minutes=rng.randrange(0, 60 * 24 * 30)), now))
+        if chosen:  # consent_summary is consent pivoted per user (models.consent.ConsentSummary)
+            summaries.append((user_id, *[v for key in PERMISSION_SHARE
+                                         for v in ((chosen[key], 1) if key in chosen else (None, None))]))
     copy(cursor, "user", ["id", "email", "email_normalized", "password_hash", "role", "birth_date", "ledger_subject",
                           "created_at"], users)
     copy(cursor, "guardian_consent", ["id", "user_id", "guardian_name", "relationship", "evidence_ref",
@@ -85,5 +88,7 @@ def _chunk(cursor, rng, size, offset, now, today, all_consent):
     copy(cursor, "push_token", ["device_id", "token", "provider", "notifications_enabled", "created_at",
                                 "updated_at"], tokens)
     copy(cursor, "consent", ["user_id", "permission", "granted", "policy_id", "updated_at"], consents)
+    copy(cursor, "consent_summary", ["user_id", *[f"{key}_{column}" for key in PERMISSION_SHARE
+                                                  for column in ("granted", "policy")]], summaries)
     copy(cursor, "location", ["device_id", "user_id", "latitude", "longitude", "geohash", "precision", "captured_at",
                               "received_at"], locations)

@@ -13,7 +13,7 @@ from consent.ledger import ChangeContext
 from errors import ConsentRequired
 from models.account import User
 from models.base import db, is_postgres, utcnow, write_transaction
-from models.consent import Consent, GuardianConsent, PolicyChange, PolicyVersion
+from models.consent import Consent, ConsentSummary, GuardianConsent, PolicyChange, PolicyVersion
 
 ADULT_AGE = 18  # policy section 7
 USER_SOURCES = ("app", "web")
@@ -97,7 +97,7 @@ class Asked(Rule):
         return state is not None
 
     def holds_sql(self, permission, sql):
-        return sql.consent(permission.key).id.is_null(False)
+        return sql.granted(permission.key).is_null(False)
 
 
 class Granted(Rule):
@@ -107,7 +107,7 @@ class Granted(Rule):
         return state.granted
 
     def holds_sql(self, permission, sql):
-        return sql.consent(permission.key).granted == True  # noqa: E712  (SQL, not Python)
+        return sql.granted(permission.key) == True  # noqa: E712  (SQL, not Python)
 
 
 class Current(Rule):
@@ -119,8 +119,7 @@ class Current(Rule):
         return state.changed_in is None or state.policy_id >= state.changed_in
 
     def holds_sql(self, permission, sql):
-        changed_in = sql.changed_in.get(permission.key)
-        return None if changed_in is None else sql.consent(permission.key).policy >= changed_in
+        return sql.policy(permission.key) >= sql.changed_in(permission.key)
 
 
 class OpenToMinors(Rule):
@@ -183,28 +182,38 @@ def decide(key, subject, today=None):
 
 
 class SqlSubject:
-    """What ``holds_sql`` needs: per-permission LEFT JOINs of ``consent`` onto
-    the query's ``user`` rows, whether the user is a minor, whether a
-    guardian's consent is on record, and the newest change per permission."""
+    """What ``holds_sql`` needs: the user's choices (one LEFT JOIN of
+    ``consent_summary`` onto the query's ``user`` rows), whether the user is
+    a minor, whether a guardian's consent is on record, and the newest
+    change per permission."""
 
     def __init__(self, today=None):
         self.cutoff = adulthood_cutoff(today or date.today())
-        self.changed_in = PolicyChange.latest_by_permission()
-        self.aliases = {}
+        self.used = False
         self.minor = User.birth_date.is_null(False) & (User.birth_date > self.cutoff)
         self.guardian = fn.EXISTS(GuardianConsent.select(GuardianConsent.id).where(
             (GuardianConsent.user == User.id) & GuardianConsent.revoked_at.is_null()))
 
-    def consent(self, key):
-        if key not in self.aliases:
-            self.aliases[key] = Consent.alias(f"consent_{key}")
-        return self.aliases[key]
+    def granted(self, key):
+        """True or False as chosen; NULL when never asked."""
+        self.used = True
+        return ConsentSummary.granted(key)
+
+    def policy(self, key):
+        self.used = True
+        return ConsentSummary.policy(key)
+
+    @staticmethod
+    def changed_in(key):
+        """The newest policy version that changed ``key`` (0: none did), read
+        by the same statement, so no query is needed beforehand."""
+        newest = PolicyChange.select(fn.MAX(PolicyChange.policy)).where(PolicyChange.permission == key)
+        return fn.COALESCE(newest, 0)
 
     def join(self, query):
-        """``query`` (which selects from or joins ``user``) with the consent joins used so far."""
-        for key, alias in self.aliases.items():
-            query = query.join(alias, JOIN.LEFT_OUTER, on=((alias.user == User.id) & (alias.permission == key)),
-                               src=User)
+        """``query`` (which selects from or joins ``user``) with the join the rules used."""
+        if self.used:
+            query = query.join(ConsentSummary, JOIN.LEFT_OUTER, on=(ConsentSummary.user == User.id), src=User)
         return query
 
 
@@ -483,7 +492,7 @@ def _apply(user, changes, context, today=None):
     policy = PolicyVersion.current()
     before_subject = load_subjects([user])[user.id]
     before = decide_all(before_subject, today)
-    withdrawn = set()
+    withdrawn, written = set(), False
     for key in catalogue.KEYS:
         if key not in changes:
             continue
@@ -501,8 +510,11 @@ def _apply(user, changes, context, today=None):
             .execute()
         )
         ledger.append(user, key, value, policy.version, context)
+        written = True
         if state is not None and state.granted and not value:
             withdrawn.add(key)
+    if written:
+        ConsentSummary.refresh([user.id])
     after = decide_all(load_subjects([user])[user.id], today)
     _run_effects(user, before, after, withdrawn)
     return after
@@ -542,6 +554,7 @@ def reevaluate(user, context, before):
         ).execute()
         ledger.append(user, key, False, policy.version, context, reason=after[key].reason)
     if stopped:
+        ConsentSummary.refresh([user.id])
         after = decide_all(load_subjects([user])[user.id])
         for key in stopped:
             for effect in _withdrawal_effects[key]:

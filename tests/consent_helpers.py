@@ -22,3 +22,19 @@ def new_user(client, **extra):
     session = register(client, **extra)
     session["headers"] = bearer(session["access_token"])
     return session
+
+
+def assert_summary_follows_consent():
+    """``consent_summary`` holds exactly ``consent`` pivoted per user: what
+    audiences and statistics read must be what the engine wrote."""
+    from consent.catalogue import KEYS
+    from models import Consent, ConsentSummary
+
+    expected = {}
+    for row in Consent.select():
+        expected.setdefault(str(row.user_id), {})[row.permission] = (row.granted, row.policy_id)
+    actual = {}
+    for row in ConsentSummary.select():
+        choices = {key: (getattr(row, f"{key}_granted"), getattr(row, f"{key}_policy")) for key in KEYS}
+        actual[str(row.user_id)] = {key: value for key, value in choices.items() if value != (None, None)}
+    assert actual == expected

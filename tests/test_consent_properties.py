@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import geo
 from models import Device, DeviceReport, Location
-from tests.consent_helpers import new_user
+from tests.consent_helpers import assert_summary_follows_consent, new_user
 from tests.device_helpers import FULL_DETAILS, add_device, ago, point
 
 TOGGLES = st.tuples(st.just("consent"), st.sampled_from(["location", "precise_location", "device_info"]),
@@ -36,6 +36,7 @@ def check_invariants(user_id, device_id, granted):
         assert all(getattr(device, name) is None for name in FULL_DETAILS)
         for report in DeviceReport.select().where(DeviceReport.user == user_id):
             assert all(getattr(report, name) is None for name in FULL_DETAILS)
+    assert_summary_follows_consent()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

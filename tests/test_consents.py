@@ -7,7 +7,7 @@ import pytest
 from consent import engine
 from consent.ledger import truncate_ip
 from models import Consent, LedgerEntry, PolicyVersion, User
-from tests.consent_helpers import new_user, put_consents, years_ago
+from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents, years_ago
 
 
 def ledger_of(user_id):
@@ -136,6 +136,7 @@ def test_revoking_guardian_consent_withdraws_what_depended_on_it(client, admin):
     assert response.status_code == 204
     states = {c.permission: c.granted for c in Consent.select().where(Consent.user == uid)}
     assert states == {"location": False, "service_push": False}
+    assert_summary_follows_consent()
     tail = [(e.permission, e.granted, e.reason) for e in ledger_of(uid)[-3:]]
     assert tail == [("guardian_consent", False, None), ("location", False, "guardian_required"),
                     ("service_push", False, "guardian_required")]

@@ -33,6 +33,13 @@ def test_sqlite_runs_in_wal_with_foreign_keys(app):
         assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 1000
 
 
+def test_postgresql_sessions_run_without_jit(app):
+    if not is_postgres():
+        return
+    with db.connection_context():
+        assert db.execute_sql("SHOW jit").fetchone()[0] == "off"
+
+
 def test_migrate_command_is_idempotent(runner, app):
     result = runner.invoke(args=["migrate"])
     assert result.exit_code == 0
@@ -59,3 +66,25 @@ def test_create_admin_refuses_a_short_password(runner):
     result = runner.invoke(args=["create-admin", "x@example.com", "--password", "short"])
     assert result.exit_code != 0
     assert User.select().count() == 0
+
+
+def test_consent_summary_migration_fills_from_existing_consents(client):
+    """Migration 0008 builds the summary from the ``consent`` rows already there."""
+    import importlib.util
+    import os
+
+    from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents
+
+    for n in range(3):
+        person = new_user(client)
+        put_consents(client, person["headers"], location=bool(n % 2), marketing_push=True, device_info=n == 2)
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations", "0008_consent_summary.py")
+    spec = importlib.util.spec_from_file_location("migration_0008", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    with db.connection_context():
+        migration.down(None, db.obj)
+        migration.up(None, db.obj)
+        from models import ConsentSummary
+        assert ConsentSummary.select().count() == 3
+        assert_summary_follows_consent()

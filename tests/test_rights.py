@@ -9,7 +9,7 @@ from extensions import db
 from models import Delivery, Device, DeviceReport, LedgerEntry, Location, User
 from models.base import utcnow
 from tests.conftest import bearer
-from tests.consent_helpers import new_user, put_consents, years_ago
+from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents, years_ago
 from tests.device_helpers import add_device, ago, point
 from tests.push_helpers import create_campaign, member, send
 
@@ -110,6 +110,7 @@ def test_erasure_leaves_nothing_behind(client, admin, runner):
     numbers = [(t, c, v) for t, c, v in every_text_cell() if t == "location" and v in coordinates]
     assert numbers == []
     assert User.select().where(User.id == other["user"]["id"]).exists()
+    assert_summary_follows_consent()
     assert LedgerEntry.select().where(LedgerEntry.user.is_null()).count() >= 6  # pseudonymised, kept
 
     for token_value in (session["access_token"], session["refresh_token"]):
@@ -131,6 +132,7 @@ def test_birth_date_correction_to_a_minor_stops_marketing_at_once(client, admin)
     assert {(e.permission, e.granted, e.reason) for e in entries} == {
         ("marketing_push", False, "not_for_minors"), ("location", False, "guardian_required"),
         ("service_push", False, "guardian_required")}
+    assert_summary_follows_consent()
     other = member(client, {"marketing_push": True})
     campaign = create_campaign(client, admin)
     send(client, admin, campaign)

@@ -1,5 +1,5 @@
 """k-anonymous statistics (issue 6, acceptance 4)."""
-from models import Consent, Device, User
+from models import Consent, ConsentSummary, Device, User
 from models.base import utcnow
 from tests.consent_helpers import new_user
 
@@ -16,6 +16,7 @@ def population(client, model, count, consents):
                       app_version="5.0", model=model, os_name="Android")
         for key in consents:
             Consent.create(user=uid, permission=key, granted=True, policy=policy, updated_at=utcnow())
+        ConsentSummary.refresh([uid])
 
 
 def test_small_groups_are_suppressed_and_non_consenting_devices_never_counted(client, admin):
