@@ -1,13 +1,17 @@
 """What the app reports (devices, snapshots, push tokens, locations), stored
 only as far as the consent engine allows, and what withdrawal removes."""
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
+from functools import lru_cache
 
 from flask import current_app
+from peewee import SQL, Case, Select, Value
+
 import geo
 from consent import engine
 from errors import Conflict
-from models.base import utcnow, write_transaction
+from models.account import User
+from models.base import Rendered, db, is_postgres, slot, utcnow, write_transaction
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
 
 ALWAYS_KEPT = ("installation_id", "platform", "app_version")
@@ -111,20 +115,83 @@ def remove_push_token(device):
 
 # -- locations -----------------------------------------------------------------
 
-def _location_row(user, device, item, precise):
+def _location_row(user_id, device_id, item, precise, now=None):
     place = geo.as_reported if precise else geo.coarsen
     latitude, longitude, geohash = place(item["latitude"], item["longitude"])
     return {
-        "device": device.id,
-        "user": user.id,
+        "device": device_id,
+        "user": user_id,
         "latitude": latitude,
         "longitude": longitude,
         "geohash": geohash,
         "precision": "precise" if precise else "approximate",
         "accuracy_m": item.get("accuracy_m") if precise else None,
         "captured_at": item["captured_at"],
-        "received_at": utcnow(),
+        "received_at": now or utcnow(),
     }
+
+
+def store_location_at_once(user_id, device_id, item):
+    """The usual report in one statement: stored when the device is the
+    user's, ``location`` is in effect and (device, captured_at) is new, kept
+    precise when ``precise_location`` is in effect too, all decided by the
+    database with the engine's SQL rules (``engine.effective_sql``). On
+    PostgreSQL the statement follows a shared lock on the user in the same
+    round trip, and as its own statement, for the reason ``consent_held``
+    gives. Returns the stored Location, or None when anything did not hold;
+    ``store_location`` then answers why."""
+    precise_row, coarse_row = (_location_row(user_id, device_id, item, precise) for precise in (True, False))
+    values = {"user_id": User.id.db_value(user_id), "device_id": Device.id.db_value(device_id),
+              "geohash": precise_row["geohash"], "captured_at": Location.captured_at.db_value(item["captured_at"])}
+    for name in ("latitude", "longitude", "accuracy_m"):
+        values[f"precise_{name}"], values[f"coarse_{name}"] = precise_row[name], coarse_row[name]
+    statement = _location_statement(is_postgres(), date.today())
+    if is_postgres():  # received_at is the database's clock once the lock is held
+        rows = statement.execute(**values).fetchall()
+    else:
+        with write_transaction():  # holds SQLite's write lock: from here on, consent cannot change
+            rows = statement.execute(**values, received_at=Location.received_at.db_value(utcnow())).fetchall()
+    if not rows:
+        return None
+    location_id, precision, received_at = rows[0]
+    row = precise_row if precision == "precise" else coarse_row
+    return Location(**{**row, "id": location_id, "received_at": Location.received_at.python_value(received_at)})
+
+
+@lru_cache(maxsize=4)
+def _location_statement(postgres, today):
+    """``store_location_at_once``'s statement, rendered once a day (the rules
+    depend on the date through the age of majority)."""
+    sql = engine.SqlSubject(today)
+    chosen = sql.join(
+        User.select(Device.id.alias("device_id"), User.id.alias("user_id"),
+                    engine.effective_sql("precise_location", sql).alias("precise"))
+        .join(Device, on=(Device.user == User.id))
+    ).where((User.id == slot("user_id")) & (Device.id == slot("device_id"))
+            & engine.effective_sql("location", sql)).alias("chosen")
+
+    def by_precision(name, precise, coarse):
+        return Case(None, [(chosen.c.precise, precise)], coarse).alias(name)
+
+    columns = {
+        "device": chosen.c.device_id, "user": chosen.c.user_id,
+        **{name: by_precision(name, slot(f"precise_{name}").cast("double precision"),
+                              slot(f"coarse_{name}").cast("double precision"))
+           for name in ("latitude", "longitude", "accuracy_m")},
+        "geohash": slot("geohash"),
+        "precision": by_precision("precision", Value("precise"), Value("approximate")),
+        # typed on PostgreSQL, where a prepared statement's parameters get no type from the target column
+        "captured_at": slot("captured_at").cast("timestamp") if postgres else slot("captured_at"),
+        # when the row was written, so after the lock was taken: consent was in effect at that time
+        "received_at": SQL("(clock_timestamp() AT TIME ZONE 'UTC')") if postgres else slot("received_at"),
+    }
+    insert = (Location.insert_from(Select([chosen], list(columns.values())),
+                                   [Location._meta.fields[name] for name in columns])
+              .on_conflict_ignore().returning(Location.id, Location.precision, Location.received_at))
+    if not postgres:
+        return Rendered(insert)
+    lock = User.select(SQL("1")).where(User.id == slot("user_id")).for_update("FOR SHARE")
+    return Rendered(lock, insert, prepare=f"store_location_{today:%Y%m%d}")
 
 
 def _precision_allowed(user):
@@ -138,7 +205,7 @@ def store_location(user, device, item):
     answers the stored row instead of storing a second one."""
     with engine.consent_held(user):
         precise = _precision_allowed(user)
-        row = _location_row(user, device, item, precise)
+        row = _location_row(user.id, device.id, item, precise)
         inserted = list(Location.insert(**row).on_conflict_ignore().returning(Location.id).execute())
         if not inserted:
             return Location.get((Location.device == device) & (Location.captured_at == item["captured_at"])), False
@@ -166,7 +233,7 @@ def store_locations(user, device, items):
                 statuses[index] = "duplicate"
                 continue
             taken.add(item["captured_at"])
-            rows.append(_location_row(user, device, item, precise))
+            rows.append(_location_row(user.id, device.id, item, precise))
             statuses[index] = "stored"
         for chunk in _chunks(rows, 100):
             Location.insert_many(chunk).on_conflict_ignore().execute()

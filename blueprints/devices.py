@@ -277,6 +277,9 @@ def per_device():
 def post_location(data, device_id):
     """Store a location: approximate (geohash-5 cell centre) with
     ``location``, as reported with ``precise_location`` too."""
+    location = reports.store_location_at_once(current_user.id, device_id, data)
+    if location is not None:
+        return {"location": location}, 201
     location, created = reports.store_location(current_user, own_device(device_id), data)
     return {"location": location}, 201 if created else 200
 

@@ -1,7 +1,8 @@
 """The database proxy, the base model and time helpers shared by all models."""
+import weakref
 from datetime import datetime, timezone
 
-from peewee import Model, PostgresqlDatabase
+from peewee import Model, PostgresqlDatabase, Value
 
 from extensions import db
 
@@ -45,3 +46,57 @@ def keyset_page(query, field, after=None, limit=50, descending=True):
         rows = rows[:limit]
         return rows, getattr(rows[-1], field.name)
     return rows, None
+
+
+class Slot:
+    """A named parameter of a ``Rendered`` query, filled on each run."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return f"Slot({self.name!r})"
+
+
+def slot(name):
+    """A value in a query that ``Rendered`` fills per run (passed through as given)."""
+    return Value(Slot(name), converter=False)
+
+
+class Rendered:
+    """A query's SQL rendered once and run many times with ``slot`` values
+    filled in: peewee's rendering of a large expression (the consent rules'
+    SQL forms) costs several times what running it does. Several queries
+    become one string of statements, one round trip on PostgreSQL, where
+    the last one can also be a prepared statement (``prepare``: its name),
+    planned once per connection instead of on every run."""
+
+    def __init__(self, *queries, prepare=None):
+        rendered = [query.sql() for query in queries]
+        self.sql = "; ".join(sql for sql, _ in rendered)
+        self.params = [param for _, params in rendered for param in params]
+        self.name = prepare
+        if prepare:
+            *before, (last, last_params) = rendered
+            numbered = last.split("%s")
+            self.definition = f"PREPARE {prepare} AS " + "".join(
+                f"{part}${n}" for n, part in enumerate(numbered[:-1], 1)) + numbered[-1]
+            self.prepared_sql = "; ".join([*(sql for sql, _ in before),
+                                           f"EXECUTE {prepare}({', '.join(['%s'] * len(last_params))})"])
+
+    def bind(self, **values):
+        return [values[p.name] if isinstance(p, Slot) else p for p in self.params]
+
+    def execute(self, **values):
+        """The cursor after running all statements (it holds the last one's rows)."""
+        if not (self.name and is_postgres()):
+            return db.execute_sql(self.sql, self.bind(**values))
+        connection = db.connection()
+        prepared = _prepared.setdefault(connection, set())
+        if self.name not in prepared:
+            db.execute_sql(self.definition)
+            prepared.add(self.name)
+        return db.execute_sql(self.prepared_sql, self.bind(**values))
+
+
+_prepared = weakref.WeakKeyDictionary()  # connection -> names prepared on it

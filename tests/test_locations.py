@@ -51,6 +51,38 @@ def test_location_only_stores_the_cell_centre(client, user, phone):
     assert (body["latitude"], body["longitude"]) == (row.latitude, row.longitude)
 
 
+def test_the_answer_is_the_stored_row(client, user, phone):
+    put_consents(client, user["headers"], location=True, precise_location=True)
+    body = post_point(client, user, phone, latitude=31.230416, longitude=121.473701, accuracy_m=8.5).json["location"]
+    row = Location.get()
+    assert body["id"] == row.id
+    assert (body["latitude"], body["longitude"], body["accuracy_m"], body["precision"]) == (
+        row.latitude, row.longitude, row.accuracy_m, row.precision) == (31.230416, 121.473701, 8.5, "precise")
+    assert body["geohash"] == row.geohash
+    assert datetime.fromisoformat(body["captured_at"].replace("Z", "+00:00")).replace(tzinfo=None) == row.captured_at
+
+
+def test_a_location_for_someone_elses_device_is_404_and_not_stored(client, user, phone):
+    put_consents(client, user["headers"], location=True)
+    other = new_user(client)
+    put_consents(client, other["headers"], location=True)
+    response = post_point(client, other, phone)
+    assert response.status_code == 404
+    assert Location.select().count() == 0
+
+
+def test_a_policy_change_to_location_stops_storing_until_confirmed(client, user, phone, admin):
+    put_consents(client, user["headers"], location=True)
+    assert post_point(client, user, phone, captured_at=ago(minutes=2)).status_code == 201
+    client.post("/v1/admin/policies", headers=admin["headers"], json={
+        "version": "2", "text": "Location is now used for delivery slots.", "changed_permissions": ["location"]})
+    response = post_point(client, user, phone, captured_at=ago(minutes=1))
+    assert response.status_code == 403 and response.json["error"]["details"]["reason"] == "stale_policy"
+    assert Location.select().count() == 1
+    put_consents(client, user["headers"], location=True)
+    assert post_point(client, user, phone, captured_at=ago(minutes=1)).status_code == 201
+
+
 def test_two_points_in_one_cell_are_stored_identically_and_near(client, user, phone):
     put_consents(client, user["headers"], location=True)
     sent = [(31.2290, 121.4710), (31.2330, 121.4750)]
