@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -137,9 +138,30 @@ def peak_rss_mb(pid):
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
 
 
+def cpu_by_program():
+    """CPU seconds so far of the API (gunicorn), PostgreSQL and Redis processes on this machine."""
+    totals = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            command = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+            seconds = cpu_seconds(entry)
+        except OSError:
+            continue
+        name = next((n for n, needle in (("gunicorn", "gunicorn"), ("postgres", "postgres"), ("redis", "redis-server"))
+                     if needle in command), None)
+        if name:
+            totals[name] += seconds
+    return totals
+
+
 def run_wrk(port, mode, seconds, connections, devices_file, threads=2, batch=500):
+    """wrk's figures, plus the CPU milliseconds each request cost the API,
+    PostgreSQL, Redis and wrk itself (what limits a figure on shared cores)."""
     env = {**os.environ, "BENCH_MODE": mode, "BENCH_DEVICES": devices_file, "BENCH_THREADS": str(threads),
            "BENCH_BASE_EPOCH": str(int(time.time()) - 60), "BENCH_BATCH": str(batch)}
+    before, children = cpu_by_program(), resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
                           "-s", os.path.join(ROOT, "bench", "load.lua"), f"http://127.0.0.1:{port}"],
                          capture_output=True, text=True, env=env, check=True)
@@ -151,6 +173,11 @@ def run_wrk(port, mode, seconds, connections, devices_file, threads=2, batch=500
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
     result["errors"] = int(errors.group(1)) if errors else 0
     result["requests"] = int(re.search(r"(\d+) requests in", text).group(1))
+    after, children_after = cpu_by_program(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    spent = {name: after[name] - before[name] for name in after}
+    spent["wrk"] = (children_after.ru_utime + children_after.ru_stime) - (children.ru_utime + children.ru_stime)
+    result["cpu_ms_per_request"] = {name: round(value / max(result["requests"], 1) * 1000, 3)
+                                    for name, value in spent.items()}
     if result["errors"]:
         log(f"wrk {mode}: {result['errors']} error responses\n{out.stderr[:600]}")
     return result
