@@ -6,12 +6,13 @@ local base = tonumber(os.getenv("BENCH_BASE_EPOCH"))
 local batch_size = tonumber(os.getenv("BENCH_BATCH") or "500")
 local devices = {}
 local counter = 0
-local id = 0
 local threads = 1
+local next_id = 0
 
+-- Runs in wrk's main Lua state: gives each thread's state its own global "id".
 function setup(thread)
-  thread:set("id", id)
-  id = id + 1
+  thread:set("id", next_id)
+  next_id = next_id + 1
 end
 
 function init(args)

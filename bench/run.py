@@ -209,6 +209,24 @@ def seed_http_users(app, count, devices_file):
         handle.write("\n".join(lines) + "\n")
 
 
+def stored_locations():
+    """Rows in ``location``: every report of the load script is new, so each
+    request must have stored its points (a retry would measure the slower
+    duplicate path)."""
+    connection = psycopg2.connect(PG_URL)
+    with connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM location")
+        count = cursor.fetchone()[0]
+    connection.close()
+    return count
+
+
+def check_all_stored(result, per_request):
+    expected = result["requests"] * per_request
+    if result["stored"] < expected:
+        log(f"only {result['stored']} of {expected} points were stored: the load repeated reports")
+
+
 def http_benchmarks(size, instance, results):
     app = bench_app(instance)
     devices_file = os.path.join(instance, "devices.txt")
@@ -225,10 +243,14 @@ def http_benchmarks(size, instance, results):
         run_wrk(port, "ceiling", 1, size["connections"], devices_file)  # warm-up
         ceiling = run_wrk(*args[:1], "ceiling", *args[1:])
         ingest = run_wrk(*args[:1], "ingest", *args[1:])
+        ingest["stored"] = stored_locations()
         batch = run_wrk(port, "batch", size["wrk_seconds"], 4, devices_file)
+        batch["stored"] = stored_locations() - ingest["stored"]
         consent = run_wrk(*args[:1], "consent", *args[1:])
     finally:
         stop(gunicorn)
+    check_all_stored(ingest, 1)
+    check_all_stored(batch, 500)
     results["gunicorn"] = {"workers": workers, "worker_class": "gthread", "threads": 4}
     results["ingest"] = {"ceiling": ceiling, "ingest": ingest, "ratio": round(ingest["rps"] / ceiling["rps"], 3),
                          "target_ratio": TARGETS["ingest_ratio"]}
