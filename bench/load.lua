@@ -42,7 +42,8 @@ function request()
   elseif mode == "batch" then
     local items = {}
     for i = 1, batch_size do
-      items[i] = point(base - serial * batch_size - i, serial + i)
+      -- a day before the single reports' times, so no item repeats one of them
+      items[i] = point(base - 86400 - serial * batch_size - i, serial + i)
     end
     return wrk.format("POST", "/v1/devices/" .. d[2] .. "/locations/batch", headers,
       '{"locations":[' .. table.concat(items, ",") .. ']}')

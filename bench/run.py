@@ -311,12 +311,14 @@ def _ceiling_process(fcm, tokens, threads):
     provider = FcmProvider(fcm["credentials"], fcm["project_id"], fcm["base_url"])
     batches = [[Message(token=t, title="Sale", body="20% off", data={"campaign_id": "bench"})
                 for t in tokens[i:i + 500]] for i in range(0, len(tokens), 500)]
+    before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.time()
     with ThreadPoolExecutor(threads) as pool:
         sent = sum(sum(1 for r in results if r.status == "delivered") for results in pool.map(provider.send, batches))
     ended = time.time()
     provider.close()
-    return started, ended, sent
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return started, ended, sent, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
 def send_each_ceiling(fcm, tokens, processes, threads):
@@ -329,10 +331,12 @@ def send_each_ceiling(fcm, tokens, processes, threads):
     shares = [tokens[n::processes] for n in range(processes)]
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
         runs = list(pool.map(_ceiling_process, [fcm] * processes, shares, [threads] * processes))
-    elapsed = max(end for _, end, _ in runs) - min(start for start, _, _ in runs)
-    sent = sum(count for _, _, count in runs)
+    elapsed = max(run[1] for run in runs) - min(run[0] for run in runs)
+    sent = sum(run[2] for run in runs)
+    cpu = sum(run[3] for run in runs)
     return {"messages": sent, "seconds": round(elapsed, 2), "messages_per_second": round(sent / elapsed),
-            "processes": processes, "threads_per_process": threads}
+            "processes": processes, "threads_per_process": threads,
+            "cpu_seconds_per_1000": round(cpu / max(sent, 1) * 1000, 3)}
 
 
 def start_consumers(env, count, threads):
