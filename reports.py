@@ -190,7 +190,7 @@ def _location_statement(postgres, today):
               .on_conflict_ignore().returning(Location.id, Location.precision, Location.received_at))
     if not postgres:
         return Rendered(insert)
-    lock = User.select(SQL("1")).where(User.id == slot("user_id")).for_update("FOR SHARE")
+    lock = engine.user_locks(User.id == slot("user_id"), shared=True)
     return Rendered(lock, insert, prepare=f"store_location_{today:%Y%m%d}")
 
 

@@ -280,8 +280,7 @@ def _state_rows(user_ids, lock=None):
     )
     if lock != "share" or not is_postgres():
         return list(query.dicts())
-    lock_sql, lock_params = (User.select(User.id).where(User.id.in_(user_ids)).order_by(User.id)
-                             .for_update("FOR SHARE").sql())
+    lock_sql, lock_params = user_locks(User.id.in_(user_ids), shared=True).sql()
     read_sql, read_params = query.sql()
     cursor = db.execute_sql(f"{lock_sql};\n{read_sql}", [*lock_params, *read_params])
     names = [column[0] for column in cursor.description]
@@ -466,13 +465,20 @@ def _run_effects(user, before, after, withdrawn_keys):
 
 # -- changes -----------------------------------------------------------------
 
+def user_locks(where, shared=False):
+    """The PostgreSQL row locks that serialise consent changes, on the users
+    matching ``where``, taken in id order so that two lockers never wait on
+    each other crosswise (see ``lock_user``)."""
+    return User.select(User.id).where(where).order_by(User.id).for_update("FOR SHARE" if shared else True)
+
+
 def lock_user(user, shared=False):
     """Serialise consent changes of one user (PostgreSQL row lock; SQLite's
     write transaction already holds the database lock). A shared lock lets
     writers of consent-gated data run side by side while keeping a change
     of consent out until they commit."""
     if is_postgres():
-        User.select(User.id).where(User.id == user.id).for_update("FOR SHARE" if shared else True).execute()
+        user_locks(User.id == user.id, shared).execute()
 
 
 @contextmanager

@@ -177,7 +177,7 @@ def send_pending(campaign, part, owner, lease):
 
 def _lock_users(user_ids):
     if is_postgres() and user_ids:
-        User.select(User.id).where(User.id.in_(sorted(user_ids))).order_by(User.id).for_update("FOR SHARE").execute()
+        engine.user_locks(User.id.in_(list(user_ids)), shared=True).execute()
 
 
 def claim(campaign, due, owner):
