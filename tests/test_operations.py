@@ -40,6 +40,47 @@ def test_postgresql_sessions_run_without_jit(app):
         assert db.execute_sql("SHOW jit").fetchone()[0] == "off"
 
 
+def _last_query_of(backend_pid, observer):
+    with observer.cursor() as cursor:
+        cursor.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (backend_pid,))
+        return cursor.fetchone()[0]
+
+
+def test_postgresql_pool_probes_only_connections_that_sat_idle(app):
+    """A connection checked in moments ago is handed out again as it is; one
+    that sat past TRUST_SECONDS is probed first, and a dead one replaced."""
+    if not is_postgres():
+        return
+    import psycopg2
+
+    from app import PostgresPool, connect_database
+    from tests.conftest import TEST_DATABASE_URL
+
+    pool = connect_database(TEST_DATABASE_URL, 2)
+    observer = psycopg2.connect(TEST_DATABASE_URL)
+    observer.autocommit = True
+    try:
+        assert isinstance(pool, PostgresPool)
+        with pool.connection_context():
+            backend = pool.execute_sql("SELECT pg_backend_pid(), 'marker'").fetchone()[0]
+        with pool.connection_context():
+            assert pool.connection().get_backend_pid() == backend
+            assert "marker" in _last_query_of(backend, observer)  # no probe was sent
+
+        pool.TRUST_SECONDS = 0
+        with pool.connection_context():
+            assert pool.connection().get_backend_pid() == backend
+            assert _last_query_of(backend, observer) == "SELECT 1"
+
+        with observer.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        with pool.connection_context():
+            assert pool.execute_sql("SELECT pg_backend_pid()").fetchone()[0] != backend
+    finally:
+        observer.close()
+        pool.close_all()
+
+
 def test_migrate_command_is_idempotent(runner, app):
     result = runner.invoke(args=["migrate"])
     assert result.exit_code == 0
