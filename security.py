@@ -15,7 +15,7 @@ from flask_jwt_extended import (
 from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
 
-from errors import Forbidden, error_response
+from errors import Forbidden, Unauthorized, error_response
 from extensions import jwt
 from models import AuthSession, User
 
@@ -58,7 +58,7 @@ class DatabaseRevocations:
     def revoke(self, session_ids, reason):
         return AuthSession.revoke(session_ids, reason)
 
-    def live_user(self, payload):
+    def live_user(self, payload, row=True):
         return AuthSession.active_user(payload.get("sid"), payload.get("sub"))
 
 
@@ -81,10 +81,40 @@ class RedisRevocations(DatabaseRevocations):
         pipe.execute()
         return count
 
-    def live_user(self, payload):
+    def live_user(self, payload, row=True):
         if self.client.exists(self.PREFIX + str(payload.get("sid"))):
             return None
+        if not row:
+            return UserRef.of(payload.get("sub"))
         return User.get_or_none(User.id == payload.get("sub"))
+
+
+class UserRef:
+    """The token's user on a route that needs only its id (``auth(load_user=False)``):
+    no row is read. ``user_row`` reads it when the route turns out to need it."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, user_id):
+        self.id = user_id
+
+    @classmethod
+    def of(cls, subject):
+        try:
+            return cls(uuid.UUID(str(subject)))
+        except ValueError:
+            return None
+
+
+def user_row():
+    """``current_user`` as a User row. A user erased since its token was
+    issued gets the 401 a revoked token gets."""
+    user = current_user
+    if isinstance(user, UserRef):
+        user = User.get_or_none(User.id == user.id)
+        if user is None:
+            raise Unauthorized("The token has been revoked.", code="token_revoked")
+    return user
 
 
 def revocations():
@@ -157,7 +187,7 @@ def _unauthorized(code, message):
 def register_jwt_callbacks(jwt_manager):
     @jwt_manager.token_in_blocklist_loader
     def is_revoked(_header, payload):
-        user = revocations().live_user(payload)
+        user = revocations().live_user(payload, row=g.get("jwt_load_user", True))
         g.jwt_user = user
         return user is None
 
@@ -194,10 +224,14 @@ class ApiBlueprint(Blueprint):
 
     ARGUMENTS_PARSER = StrictParser()
 
-    def auth(self, *, admin=False, refresh=False, any_token=False):
+    def auth(self, *, admin=False, refresh=False, any_token=False, load_user=True):
+        """``load_user=False``: where revocations live in Redis, the view's
+        ``current_user`` may be a ``UserRef`` (only ``id``), sparing a query
+        on hot routes; ``user_row()`` gives the row."""
         def decorator(view):
             @wraps(view)
             def wrapper(*args, **kwargs):
+                g.jwt_load_user = load_user or admin
                 verify_jwt_in_request(refresh=refresh, verify_type=not any_token)
                 if admin and not current_user.is_admin:
                     raise Forbidden("This route is for administrators.")

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import geo
-from models import Location
+from models import Location, User
 from tests.consent_helpers import new_user, put_consents, years_ago
 from tests.device_helpers import add_device, ago, iso, point
 
@@ -68,6 +68,17 @@ def test_a_location_for_someone_elses_device_is_404_and_not_stored(client, user,
     put_consents(client, other["headers"], location=True)
     response = post_point(client, other, phone)
     assert response.status_code == 404
+    assert Location.select().count() == 0
+
+
+def test_a_user_deleted_behind_a_live_token_gets_401_and_nothing_is_stored(client, user, phone):
+    """With revocations in Redis the route reads no user row up front; a user
+    whose row vanished without its sessions being revoked is still refused."""
+    put_consents(client, user["headers"], location=True)
+    User.delete().where(User.id == user["user"]["id"]).execute()
+    response = post_point(client, user, phone)
+    assert response.status_code == 401
+    assert response.json["error"]["code"] == "token_revoked"
     assert Location.select().count() == 0
 
 
