@@ -120,7 +120,8 @@ def derived_settings(config, instance_path):
         "JWT_TOKEN_LOCATION": ["headers"],
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=config["ACCESS_TOKEN_MINUTES"]),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=config["REFRESH_TOKEN_DAYS"]),
-        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # ratelimit.CountedRedisStorage: the rate-limit headers cost no extra round trips
+        "RATELIMIT_STORAGE_URI": "counted+" + redis_url if redis_url else "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_KEY_PREFIX": config.get("RATELIMIT_KEY_PREFIX", "mobile-backend"),
         "API_TITLE": "Consent-aware mobile backend",

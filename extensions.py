@@ -5,6 +5,8 @@ from flask_limiter import Limiter
 from flask_smorest import Api
 from peewee import DatabaseProxy
 
+import ratelimit  # noqa: F401  (registers the counted+redis:// storage scheme)
+
 
 def client_address():
     return request.remote_addr or "unknown"

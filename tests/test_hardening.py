@@ -7,9 +7,10 @@ import time
 import urllib.request
 
 import pytest
+import redis
 
 from models import LedgerEntry
-from tests.conftest import ROOT, bearer, register
+from tests.conftest import ROOT, TEST_REDIS_URL, bearer, register
 from tests.consent_helpers import new_user, put_consents
 from tests.device_helpers import add_device, ago, point
 
@@ -108,6 +109,39 @@ def test_unsubscribe_is_rate_limited(make_app):
         assert client.post("/v1/unsubscribe/not-a-valid-token").status_code == 400
     assert_limited(client.post("/v1/unsubscribe/not-a-valid-token"))
     assert LedgerEntry.select().count() == 0
+
+
+def _redis_calls(client, *commands):
+    stats = client.info("commandstats")
+    return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in commands}
+
+
+def test_rate_limit_headers_count_down_from_the_counting_round_trip(make_app):
+    """With Redis, each upload costs the limiter one script call: the headers
+    come from it, not from a further GET and TTL, and still match what Redis holds."""
+    client = make_app(RATELIMIT_LOCATIONS="3 per minute").test_client()
+    user = new_user(client)
+    put_consents(client, user["headers"], location=True)
+    phone = add_device(client, user["headers"])
+    redis_client = redis.Redis.from_url(TEST_REDIS_URL) if TEST_REDIS_URL else None
+    for n in range(3):
+        before = _redis_calls(redis_client, "get", "evalsha") if redis_client else None
+        response = client.post(f"/v1/devices/{phone['id']}/locations", json=point(captured_at=ago(seconds=n + 1)),
+                               headers=user["headers"])
+        assert response.status_code == 201
+        assert response.headers["X-RateLimit-Limit"] == "3"
+        assert response.headers["X-RateLimit-Remaining"] == str(2 - n)
+        assert 0 < int(response.headers["X-RateLimit-Reset"]) - time.time() <= 61
+        if redis_client:
+            after = _redis_calls(redis_client, "get", "evalsha")
+            assert (after["get"], after["evalsha"]) == (before["get"], before["evalsha"] + 1)
+            [key] = redis_client.keys(f"*/device:{phone['id']}/*")
+            assert int(redis_client.get(key)) == n + 1
+            assert 0 < redis_client.ttl(key) <= 60
+    limited = client.post(f"/v1/devices/{phone['id']}/locations", json=point(captured_at=ago(seconds=9)),
+                          headers=user["headers"])
+    assert_limited(limited)
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
 
 
 def test_location_uploads_are_rate_limited_per_device(make_app):
