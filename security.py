@@ -224,6 +224,13 @@ class ApiBlueprint(Blueprint):
 
     ARGUMENTS_PARSER = StrictParser()
 
+    def arguments(self, schema, *args, **kwargs):
+        """As flask-smorest's, with a schema class instantiated once here:
+        webargs would build a new instance (and copy its fields) per request."""
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
+
     def auth(self, *, admin=False, refresh=False, any_token=False, load_user=True):
         """``load_user=False``: where revocations live in Redis, the view's
         ``current_user`` may be a ``UserRef`` (only ``id``), sparing a query
