@@ -5,13 +5,13 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 from flask import current_app
-from peewee import SQL, Case, Select, Value
+from peewee import SQL, Case, Select, Value, fn
 
 import geo
 from consent import engine
 from errors import Conflict
 from models.account import User
-from models.base import Rendered, db, is_postgres, slot, utcnow, write_transaction
+from models.base import Rendered, db, insert_rows, is_postgres, slot, utcnow, write_transaction
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
 
 ALWAYS_KEPT = ("installation_id", "platform", "app_version")
@@ -114,6 +114,10 @@ def remove_push_token(device):
 
 
 # -- locations -----------------------------------------------------------------
+
+LOCATION_COLUMNS = ("device", "user", "latitude", "longitude", "geohash", "precision", "accuracy_m", "captured_at",
+                    "received_at")
+
 
 def _location_row(user_id, device_id, item, precise, now=None):
     place = geo.as_reported if precise else geo.coarsen
@@ -219,11 +223,15 @@ def store_locations(user, device, items):
     with engine.consent_held(user):
         precise = _precision_allowed(user)
         times = {item["captured_at"] for item in items if item is not None}
+        # one array parameter on PostgreSQL; SQLite has no arrays, so IN lists
+        chunks = [Value(list(times), unpack=False)] if is_postgres() else _chunks(sorted(times), 250)
         taken = {
-            row.captured_at
-            for chunk in _chunks(sorted(times), 250)
-            for row in Location.select(Location.captured_at).where(
-                (Location.device == device) & Location.captured_at.in_(chunk))
+            captured_at
+            for chunk in chunks
+            for (captured_at,) in Location.select(Location.captured_at).where(
+                (Location.device == device)
+                & (Location.captured_at == fn.ANY(chunk) if is_postgres() else Location.captured_at.in_(chunk))
+            ).tuples()
         }
         rows = []
         for index, item in enumerate(items):
@@ -235,8 +243,7 @@ def store_locations(user, device, items):
             taken.add(item["captured_at"])
             rows.append(_location_row(user.id, device.id, item, precise))
             statuses[index] = "stored"
-        for chunk in _chunks(rows, 100):
-            Location.insert_many(chunk).on_conflict_ignore().execute()
+        insert_rows(Location, rows, LOCATION_COLUMNS, ignore_conflicts=True)
     return statuses, "precise" if precise else "approximate"
 
 
