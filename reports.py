@@ -5,13 +5,13 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 from flask import current_app
-from peewee import SQL, Case, Select, Value, fn
+from peewee import SQL, Case, Select, Value
 
 import geo
 from consent import engine
 from errors import Conflict
 from models.account import User
-from models.base import Rendered, db, insert_rows, is_postgres, slot, utcnow, write_transaction
+from models.base import Rendered, insert_rows, is_postgres, one_of, slot, utcnow, write_transaction
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
 
 ALWAYS_KEPT = ("installation_id", "platform", "app_version")
@@ -223,15 +223,11 @@ def store_locations(user, device, items):
     with engine.consent_held(user):
         precise = _precision_allowed(user)
         times = {item["captured_at"] for item in items if item is not None}
-        # one array parameter on PostgreSQL; SQLite has no arrays, so IN lists
-        chunks = [Value(list(times), unpack=False)] if is_postgres() else _chunks(sorted(times), 250)
         taken = {
             captured_at
-            for chunk in chunks
+            for chunk in _chunks(sorted(times), 250)
             for (captured_at,) in Location.select(Location.captured_at).where(
-                (Location.device == device)
-                & (Location.captured_at == fn.ANY(chunk) if is_postgres() else Location.captured_at.in_(chunk))
-            ).tuples()
+                (Location.device == device) & one_of(Location.captured_at, chunk)).tuples()
         }
         rows = []
         for index, item in enumerate(items):

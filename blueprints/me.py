@@ -4,7 +4,7 @@ from datetime import date
 
 from flask import Response, stream_with_context
 from flask_jwt_extended import current_user
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import ValidationError, fields, validate, validates
 
 import rights
 from blueprints.auth import PHONE, UserSchema

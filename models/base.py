@@ -2,7 +2,8 @@
 import weakref
 from datetime import datetime, timezone
 
-from peewee import Model, PostgresqlDatabase, Value
+import peewee
+from peewee import Model, PostgresqlDatabase, Value, fn
 
 from extensions import db
 
@@ -36,27 +37,41 @@ def write_transaction():
     return db.atomic("IMMEDIATE")
 
 
+def one_of(field, values):
+    """``field IN (values)``; on PostgreSQL ``field = ANY(array)``, one
+    parameter where peewee would render one per value (hundreds in a batch)."""
+    values = list(values)
+    if is_postgres():
+        return field == fn.ANY(Value(values, unpack=False, converter=False))
+    return field.in_(values)
+
+
 def insert_rows(model, rows, columns, ignore_conflicts=False):
     """Many rows (dicts of ``columns``) in one statement whose text is built
     once: peewee's ``insert_many`` renders SQL for every value, which cost
     more than the database's work for a batch of 500. Values pass through
-    each field's ``db_value``. ``ignore_conflicts`` skips rows that would
-    break a unique constraint, as ``on_conflict_ignore`` does."""
+    each field's ``db_value``; fields left out get their defaults, as with
+    ``insert_many``. ``ignore_conflicts`` skips rows that would break a
+    unique constraint (and nothing else: a NULL in a NOT NULL column fails)."""
     if not rows:
         return
     fields = [model._meta.fields[name] for name in columns]
-    values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
-    table = model._meta.table_name
+    defaults = [(field, default) for field, default in model._meta.defaults.items() if field.name not in columns]
+    values = [(*(field.db_value(row[field.name]) for field in fields),
+               *(field.db_value(default() if callable(default) else default) for field, default in defaults))
+              for row in rows]  # a callable default (a uuid4, a clock) is called per row, as insert_many does
+    fields += [field for field, _ in defaults]
     names = ", ".join(f'"{field.column_name}"' for field in fields)
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    sql = f'INSERT INTO "{model._meta.table_name}" ({names}) VALUES %s{conflict}'
     cursor = db.cursor()
-    if is_postgres():
-        from psycopg2.extras import execute_values
+    with peewee.__exception_wrapper__:  # driver errors as peewee's, like every other query
+        if is_postgres():
+            from psycopg2.extras import execute_values
 
-        conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-        execute_values(cursor, f'INSERT INTO "{table}" ({names}) VALUES %s{conflict}', values, page_size=len(values))
-    else:
-        verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
-        cursor.executemany(f'{verb} INTO "{table}" ({names}) VALUES ({", ".join("?" * len(fields))})', values)
+            execute_values(cursor, sql, values, page_size=len(values))
+        else:
+            cursor.executemany(sql.replace("%s", "(" + ", ".join("?" * len(fields)) + ")"), values)
 
 
 def keyset_page(query, field, after=None, limit=50, descending=True):

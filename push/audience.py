@@ -9,7 +9,7 @@ from peewee import SQL, Case, fn
 
 from consent import engine
 from models.account import User
-from models.base import utcnow
+from models.base import one_of, utcnow
 from models.device import Device, Location, PushToken
 
 KM_PER_DEGREE = 111.195
@@ -86,20 +86,9 @@ def slice_audience(campaign, after, upto, now=None):
 
 
 def classify(campaign, device_ids, now=None):
-    """``{device id: reason or None}`` for these devices, now."""
-    query = audience_query(campaign, Device.id, now=now).where(Device.id.in_(list(device_ids)))
-    return {row.id: row.reason for row in query.objects()}
-
-
-def sendable(device_ids):
-    """Device rows with their token and user, for building messages."""
-    return list(
-        Device.select(Device, PushToken, User)
-        .join(PushToken, on=(PushToken.device == Device.id), attr="push")
-        .switch(Device)
-        .join(User, on=(Device.user == User.id))
-        .where(Device.id.in_(list(device_ids)))
-    )
+    """``{device id: (reason or None, push token)}`` for these devices, now."""
+    query = audience_query(campaign, Device.id, PushToken.token, now=now).where(one_of(Device.id, device_ids))
+    return {device_id: (reason, token) for device_id, token, reason in query.tuples()}
 
 
 def preview(campaign):

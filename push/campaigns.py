@@ -131,8 +131,8 @@ def _serializer():
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=UNSUBSCRIBE_SALT)
 
 
-def unsubscribe_token(user, campaign):
-    return _serializer().dumps({"u": str(user.id), "c": str(campaign.id)})
+def unsubscribe_token(user_id, campaign):
+    return _serializer().dumps({"u": str(user_id), "c": str(campaign.id)})
 
 
 class InvalidUnsubscribeToken(ApiError):

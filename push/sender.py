@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from limits import parse as parse_limit
@@ -17,8 +18,8 @@ from peewee import Case, fn
 
 from consent import engine
 from models.account import User
-from models.base import is_postgres, utcnow, write_transaction
-from models.device import Device, PushToken
+from models.base import db, insert_rows, is_postgres, one_of, utcnow, write_transaction
+from models.device import PushToken
 from models.push import Campaign, CampaignExclusion, CampaignSlice, Delivery
 from push import audience, providers
 from push.providers import Message
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 BATCH = providers.MAX_BATCH_SIZE
+DELIVERY_COLUMNS = ("campaign", "slice", "device", "user", "status", "created_at", "updated_at")
 
 
 @dataclass
@@ -75,12 +77,12 @@ def backoff(attempt, retry_after=None):
     return max(delay, retry_after or 0.0)
 
 
-def message_data(campaign, user):
+def message_data(campaign, user_id):
     from push.campaigns import unsubscribe_token
 
     data = {**(campaign.data or {}), "campaign_id": str(campaign.id)}
     if campaign.kind == "marketing":
-        data["unsubscribe_token"] = unsubscribe_token(user, campaign)
+        data["unsubscribe_token"] = unsubscribe_token(user_id, campaign)
     return data
 
 
@@ -129,18 +131,20 @@ def materialize(campaign, part):
         taken = CampaignSlice.update(materialized=True).where(
             (CampaignSlice.id == part.id) & ~CampaignSlice.materialized).execute()
         if taken:
-            for start in range(0, len(rows), 200):
-                Delivery.insert_many(rows[start:start + 200]).on_conflict_ignore().execute()
+            for start in range(0, len(rows), 1000):
+                insert_rows(Delivery, rows[start:start + 1000], DELIVERY_COLUMNS, ignore_conflicts=True)
             CampaignExclusion.add(campaign.id, excluded)
 
 
 def _due(part, now):
+    """(delivery id, device id, user id) of the next batch to send."""
     return list(
-        Delivery.select()
+        Delivery.select(Delivery.id, Delivery.device, Delivery.user)
         .where((Delivery.slice == part.id) & (Delivery.status == Delivery.PENDING)
                & (Delivery.next_attempt_at.is_null() | (Delivery.next_attempt_at <= now)))
         .order_by(Delivery.id)
         .limit(BATCH)
+        .tuples()
     )
 
 
@@ -177,57 +181,83 @@ def send_pending(campaign, part, owner, lease):
 
 def _lock_users(user_ids):
     if is_postgres() and user_ids:
-        engine.user_locks(User.id.in_(list(user_ids)), shared=True).execute()
+        engine.user_locks(one_of(User.id, user_ids), shared=True).execute()
+
+
+class Claimed(NamedTuple):
+    """A delivery claimed for sending, with what sending and recording need."""
+
+    id: int
+    attempts: int
+    device_id: uuid.UUID
+    user_id: uuid.UUID
+    token: str
 
 
 def claim(campaign, due, owner):
     """Under the users' consent locks: skip what consent or the filters no
-    longer allow, claim the rest. Returns [(delivery, device)] claimed."""
-    by_device = {d.device_id: d for d in due}
+    longer allow, claim the rest. ``due`` holds (delivery, device, user)
+    ids; returns the Claimed deliveries."""
+    by_device = {device_id: delivery_id for delivery_id, device_id, _ in due}
     now = utcnow()
     with write_transaction():
-        _lock_users({d.user_id for d in due})
+        _lock_users({user_id for _, _, user_id in due})
         verdicts = audience.classify(campaign, by_device, now)
-        skipped = {}
-        for device_id, delivery in by_device.items():
-            reason = verdicts.get(device_id, "device_or_token_gone")
-            if reason is not None:
-                skipped.setdefault(reason, []).append(delivery.id)
-        allowed = {device.id: device for device in audience.sendable(
-            [device_id for device_id, reason in verdicts.items() if reason is None])}
+        skipped, tokens = {}, {}
+        for device_id, delivery_id in by_device.items():
+            reason, token = verdicts.get(device_id, ("device_or_token_gone", None))
+            if reason is None:
+                tokens[delivery_id] = token
+            else:
+                skipped.setdefault(reason, []).append(delivery_id)
         for reason, ids in skipped.items():
             Delivery.update(status=Delivery.SKIPPED, reason=reason, updated_at=now).where(
-                Delivery.id.in_(ids) & (Delivery.status == Delivery.PENDING)).execute()
-        ids = [by_device[device_id].id for device_id in allowed]
-        if ids:
-            Delivery.update(status=Delivery.CLAIMED, claim_owner=owner, attempts=Delivery.attempts + 1,
-                            updated_at=now).where(Delivery.id.in_(ids) & (Delivery.status == Delivery.PENDING)).execute()
-    claimed = Delivery.select().where(Delivery.id.in_(ids) & (Delivery.claim_owner == owner)
-                                      & (Delivery.status == Delivery.CLAIMED)) if ids else []
-    return [(delivery, allowed[delivery.device_id]) for delivery in claimed]
+                one_of(Delivery.id, ids) & (Delivery.status == Delivery.PENDING)).execute()
+        if not tokens:
+            return []
+        claimed = (
+            Delivery.update(status=Delivery.CLAIMED, claim_owner=owner, attempts=Delivery.attempts + 1, updated_at=now)
+            .where(one_of(Delivery.id, tokens) & (Delivery.status == Delivery.PENDING))
+            .returning(Delivery.id, Delivery.attempts, Delivery.device, Delivery.user)
+            .tuples()
+            .execute()
+        )
+        return sorted(Claimed(*row, tokens[row[0]]) for row in claimed)
 
 
 def send_claimed(campaign, claimed):
     messages = [
-        Message(token=device.push.token, title=campaign.title, body=campaign.body,
-                data=message_data(campaign, device.user))
-        for _, device in claimed
+        Message(token=delivery.token, title=campaign.title, body=campaign.body,
+                data=message_data(campaign, delivery.user_id))
+        for delivery in claimed
     ]
     rate_limit().acquire(len(messages))
     results = provider().send(messages)
     return record(campaign, claimed, results)
 
 
+def _mark_sent(message_ids, now):
+    """status ``sent`` with each delivery's message id, in one statement."""
+    if is_postgres():
+        db.execute_sql(
+            'UPDATE "delivery" SET "status" = %s, "updated_at" = %s, "message_id" = sent.message_id '
+            'FROM unnest(%s::bigint[], %s::text[]) AS sent(id, message_id) WHERE "delivery"."id" = sent.id',
+            [Delivery.SENT, now, list(message_ids), list(message_ids.values())])
+    else:
+        Delivery.update(
+            status=Delivery.SENT, updated_at=now, message_id=Case(Delivery.id, list(message_ids.items())),
+        ).where(Delivery.id.in_(list(message_ids))).execute()
+
+
 def record(campaign, claimed, results):
     now = utcnow()
-    sent_ids, message_ids = [], {}
+    message_ids = {}
     failed, invalid, retry, auth = {}, [], [], []
-    for (delivery, device), result in zip(claimed, results):
+    for delivery, result in zip(claimed, results):
         if result.status == providers.DELIVERED:
-            sent_ids.append(delivery.id)
             message_ids[delivery.id] = (result.message_id or "")[:200]
         elif result.status == providers.TOKEN_INVALID:
-            invalid.append((delivery.id, device.id, device.push.token, result.code))
+            invalid.append((delivery, result.code))
         elif result.status == providers.RETRY:
             retry.append((delivery, result))
         elif result.status == providers.AUTH_ERROR:
@@ -235,19 +265,17 @@ def record(campaign, claimed, results):
         else:
             failed.setdefault(result.code or "failed", []).append(delivery.id)
     with write_transaction():
-        if sent_ids:
-            Delivery.update(
-                status=Delivery.SENT, updated_at=now,
-                message_id=Case(Delivery.id, [(i, m) for i, m in message_ids.items()]),
-            ).where(Delivery.id.in_(sent_ids)).execute()
+        if message_ids:
+            _mark_sent(message_ids, now)
         for code, ids in failed.items():
             Delivery.update(status=Delivery.FAILED, reason=code[:64], updated_at=now).where(
-                Delivery.id.in_(ids)).execute()
-        for delivery_id, device_id, token, code in invalid:
+                one_of(Delivery.id, ids)).execute()
+        for delivery, code in invalid:
             Delivery.update(status=Delivery.INVALID_TOKEN, reason=(code or "")[:64], updated_at=now).where(
-                Delivery.id == delivery_id).execute()
+                Delivery.id == delivery.id).execute()
             # only the token that failed: the device may have registered a new one since
-            PushToken.delete().where((PushToken.device == device_id) & (PushToken.token == token)).execute()
+            PushToken.delete().where((PushToken.device == delivery.device_id)
+                                     & (PushToken.token == delivery.token)).execute()
         for delivery, result in retry:
             if delivery.attempts >= MAX_ATTEMPTS:
                 Delivery.update(status=Delivery.FAILED, reason=f"retries_exhausted:{result.code}"[:64],
@@ -260,7 +288,7 @@ def record(campaign, claimed, results):
         if auth:
             # Not the devices' fault: put them back, unattempted, and pause.
             Delivery.update(status=Delivery.PENDING, claim_owner=None, attempts=Delivery.attempts - 1,
-                            updated_at=now).where(Delivery.id.in_([d.id for d, _ in auth])).execute()
+                            updated_at=now).where(one_of(Delivery.id, [d.id for d, _ in auth])).execute()
             reason = f"push provider refused our credentials ({auth[0][1].code})"
             Campaign.update(status=Campaign.PAUSED, paused_reason=reason[:200]).where(
                 (Campaign.id == campaign.id) & (Campaign.status == Campaign.SENDING)).execute()

@@ -106,11 +106,10 @@ def world(app, client, admin):
     campaign = create_campaign(client, admin, kind="service")
     client.post(f"/v1/admin/users/{owner['user']['id']}/guardian-consent", headers=admin["headers"],
                 json={"guardian_name": "G", "relationship": "r", "evidence_ref": "e"})
-    from models import User
     from models.push import Campaign
 
     with app.app_context():
-        link = unsubscribe_token(User.get_by_id(owner["user"]["id"]), Campaign.get_by_id(campaign["id"]))
+        link = unsubscribe_token(owner["user"]["id"], Campaign.get_by_id(campaign["id"]))
     counter = iter(range(10**6))
     return {
         "owner": owner, "other": other, "admin": admin, "device": device, "campaign": campaign, "link": link,

@@ -18,3 +18,27 @@ def test_slots_are_filled_per_run_and_the_statement_prepared_once(client):
             names = [row[0] for row in db.execute_sql("SELECT name FROM pg_prepared_statements").fetchall()]
             assert names.count("test_user_email") == 1
             assert by_id.prepared_sql.startswith("EXECUTE test_user_email(")
+
+
+def test_insert_rows_fills_defaults_per_row_and_skips_only_unique_conflicts(app):
+    """A callable default is called for each row (two users get two ids), and
+    ignore_conflicts skips a repeated unique value but not a missing NOT NULL."""
+    import peewee
+    import pytest
+
+    from models import User
+    from models.base import insert_rows
+
+    rows = [{"email": f"u{n}@example.com", "email_normalized": f"u{n}@example.com", "password_hash": "x"}
+            for n in range(3)]
+    with db.connection_context():
+        insert_rows(User, rows, ("email", "email_normalized", "password_hash"))
+        assert len({user.id for user in User.select()}) == 3
+        assert len({user.ledger_subject for user in User.select()}) == 3
+        insert_rows(User, rows[:1] + [{**rows[0], "email_normalized": "new@example.com"}],
+                    ("email", "email_normalized", "password_hash"), ignore_conflicts=True)
+        assert User.select().count() == 4
+        with pytest.raises(peewee.IntegrityError), db.atomic():
+            insert_rows(User, [{"email": "n@example.com", "email_normalized": "n@example.com", "password_hash": None}],
+                        ("email", "email_normalized", "password_hash"), ignore_conflicts=True)
+        assert User.select().count() == 4
