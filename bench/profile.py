@@ -43,11 +43,7 @@ def main(seconds=10):
     devices = os.path.join(instance, "devices.txt")
     run.seed_http_users(app, 50, devices)
     port = run.free_port()
-    workers = 2 * (os.cpu_count() or 1)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.wsgi:app()"],
-        cwd=run.ROOT, env=run.base_env(instance), start_new_session=True)
+    server, _ = run.start_gunicorn(instance, port)
     raw = os.path.join(instance, "ingest.txt")
     try:
         run.wait_http(f"http://127.0.0.1:{port}/healthz")

@@ -227,16 +227,31 @@ def check_all_stored(result, per_request):
         log(f"only {result['stored']} of {expected} points were stored: the load repeated reports")
 
 
+def gunicorn_layout():
+    """Two workers per core, four threads each; BENCH_GUNICORN="workers threads"
+    tries another layout (the ceiling and the routes always share one)."""
+    workers, threads = 2 * (os.cpu_count() or 1), 4
+    if os.environ.get("BENCH_GUNICORN"):
+        workers, threads = (int(n) for n in os.environ["BENCH_GUNICORN"].split())
+    return {"workers": workers, "worker_class": "gthread" if threads > 1 else "sync", "threads": threads}
+
+
+def start_gunicorn(instance, port):
+    layout = gunicorn_layout()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(layout["workers"]), "--worker-class",
+         layout["worker_class"], "--threads", str(layout["threads"]), "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", "bench.wsgi:app()"],
+        cwd=ROOT, env=base_env(instance), start_new_session=True)
+    return process, layout
+
+
 def http_benchmarks(size, instance, results):
     app = bench_app(instance)
     devices_file = os.path.join(instance, "devices.txt")
     seed_http_users(app, size["users"], devices_file)
     port = free_port()
-    workers = 2 * (os.cpu_count() or 1)
-    gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread", "--threads", "4",
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.wsgi:app()"],
-        cwd=ROOT, env=base_env(instance), start_new_session=True)
+    gunicorn, layout = start_gunicorn(instance, port)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
         args = (port, size["wrk_seconds"], size["connections"], devices_file)
@@ -251,7 +266,7 @@ def http_benchmarks(size, instance, results):
         stop(gunicorn)
     check_all_stored(ingest, 1)
     check_all_stored(batch, 500)
-    results["gunicorn"] = {"workers": workers, "worker_class": "gthread", "threads": 4}
+    results["gunicorn"] = layout
     results["ingest"] = {"ceiling": ceiling, "ingest": ingest, "ratio": round(ingest["rps"] / ceiling["rps"], 3),
                          "target_ratio": TARGETS["ingest_ratio"]}
     locations_per_second = batch["rps"] * 500

@@ -78,11 +78,11 @@ def candidate_ids(campaign, after, limit):
 
 
 def slice_audience(campaign, after, upto, now=None):
-    """(id, user, reason) of the devices with a push token in ``after < id <= upto``."""
+    """(device id, user id, reason) of the devices with a push token in ``after < id <= upto``."""
     query = audience_query(campaign, Device.id, Device.user, now=now).where(Device.id <= upto)
     if after is not None:
         query = query.where(Device.id > after)
-    return query.objects()
+    return query.tuples()
 
 
 def classify(campaign, device_ids, now=None):

@@ -121,12 +121,12 @@ def materialize(campaign, part):
     reach now; the others are counted by reason. Runs once per slice."""
     now = utcnow()
     rows, excluded = [], {}
-    for device in audience.slice_audience(campaign, part.after, part.upto, now):
-        if device.reason is None:
-            rows.append({"campaign": campaign.id, "slice": part.id, "device": device.id, "user": device.user_id,
+    for device_id, user_id, reason in audience.slice_audience(campaign, part.after, part.upto, now):
+        if reason is None:
+            rows.append({"campaign": campaign.id, "slice": part.id, "device": device_id, "user": user_id,
                          "status": Delivery.PENDING, "created_at": now, "updated_at": now})
         else:
-            excluded[device.reason] = excluded.get(device.reason, 0) + 1
+            excluded[reason] = excluded.get(reason, 0) + 1
     with write_transaction():
         taken = CampaignSlice.update(materialized=True).where(
             (CampaignSlice.id == part.id) & ~CampaignSlice.materialized).execute()
