@@ -18,6 +18,7 @@ from webargs.flaskparser import FlaskParser
 from errors import Forbidden, Unauthorized, error_response
 from extensions import jwt
 from models import AuthSession, User
+from revocations import DatabaseRevocations, RedisRevocations, UserRef
 
 BEARER = {"bearerAuth": []}
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
@@ -49,62 +50,7 @@ def burn_password_check(password):
     _hasher().hash(password)
 
 
-# -- revocation stores ------------------------------------------------------
-
-class DatabaseRevocations:
-    """Revocations as ``auth_session.revoked_at``; a token is live while its
-    session row exists and is not revoked."""
-
-    def revoke(self, session_ids, reason):
-        return AuthSession.revoke(session_ids, reason)
-
-    def live_user(self, payload, row=True):
-        return AuthSession.active_user(payload.get("sid"), payload.get("sub"))
-
-
-class RedisRevocations(DatabaseRevocations):
-    """Revocations written to the database and to Redis, read from Redis so
-    that every API process sees them without a database round trip."""
-
-    PREFIX = "revoked-session:"
-
-    def __init__(self, client, ttl_seconds):
-        self.client = client
-        self.ttl = ttl_seconds
-
-    def revoke(self, session_ids, reason):
-        session_ids = [str(sid) for sid in session_ids]
-        count = super().revoke(session_ids, reason)
-        pipe = self.client.pipeline()
-        for sid in session_ids:
-            pipe.set(self.PREFIX + sid, reason, ex=self.ttl)
-        pipe.execute()
-        return count
-
-    def live_user(self, payload, row=True):
-        if self.client.exists(self.PREFIX + str(payload.get("sid"))):
-            return None
-        if not row:
-            return UserRef.of(payload.get("sub"))
-        return User.get_or_none(User.id == payload.get("sub"))
-
-
-class UserRef:
-    """The token's user on a route that needs only its id (``auth(load_user=False)``):
-    no row is read. ``user_row`` reads it when the route turns out to need it."""
-
-    __slots__ = ("id",)
-
-    def __init__(self, user_id):
-        self.id = user_id
-
-    @classmethod
-    def of(cls, subject):
-        try:
-            return cls(uuid.UUID(str(subject)))
-        except ValueError:
-            return None
-
+# -- revocation stores (revocations.py) --------------------------------------
 
 def user_row():
     """``current_user`` as a User row. A user erased since its token was

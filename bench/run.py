@@ -259,7 +259,7 @@ def http_benchmarks(size, instance, results):
         ceiling = run_wrk(*args[:1], "ceiling", *args[1:])
         ingest = run_wrk(*args[:1], "ingest", *args[1:])
         ingest["stored"] = stored_locations()
-        batch = run_wrk(port, "batch", size["wrk_seconds"], 4, devices_file)
+        batch = run_wrk(*args[:1], "batch", *args[1:])  # as many connections as the single reports
         batch["stored"] = stored_locations() - ingest["stored"]
         consent = run_wrk(*args[:1], "consent", *args[1:])
     finally:

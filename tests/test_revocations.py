@@ -1,0 +1,90 @@
+"""Each process's copy of the revoked sessions (revocations.RevokedSessions),
+against the real Redis of TEST_REDIS_URL: revocations published by other
+processes reach it, revocations made before it subscribed are read from
+Redis, and while it is incomplete the check asks Redis. Without Redis the
+database holds revocations and these tests have nothing to check."""
+import time
+import uuid
+
+import redis
+
+from revocations import RedisRevocations, RevokedSessions
+from tests.conftest import TEST_REDIS_URL
+
+PREFIX = "test-revoked-session:"
+
+
+def _copy(ttl=60):
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    return client, RevokedSessions(client, PREFIX, f"{PREFIX}{uuid.uuid4().hex}", ttl)
+
+
+def _eventually(predicate, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_revocation_published_by_another_process_reaches_this_one():
+    if not TEST_REDIS_URL:
+        return
+    client, known = _copy()
+    assert known.contains("not-revoked") is None  # subscribing: ask Redis meanwhile
+    assert _eventually(lambda: known.contains("not-revoked") is False)
+    sid = uuid.uuid4().hex
+    other = redis.Redis.from_url(TEST_REDIS_URL)  # what another API process's revoke() sends
+    other.set(PREFIX + sid, "logout", ex=60)
+    other.publish(known.channel, sid)
+    assert _eventually(lambda: known.contains(sid) is True, seconds=2)
+    assert known.contains("not-revoked") is False
+
+
+def test_revocations_made_before_subscribing_are_read_from_redis():
+    if not TEST_REDIS_URL:
+        return
+    sid = uuid.uuid4().hex
+    redis.Redis.from_url(TEST_REDIS_URL).set(PREFIX + sid, "logout", ex=60)
+    _, known = _copy()
+    assert _eventually(lambda: known.contains(sid) is not None)
+    assert known.contains(sid) is True
+
+
+def test_a_lost_subscription_is_renewed_and_what_it_missed_read_again():
+    if not TEST_REDIS_URL:
+        return
+    client, known = _copy()
+    known.RETRY_SECONDS = 0.05
+    assert _eventually(lambda: known.contains("x") is False)
+    client.client_kill_filter(_type="pubsub")
+    missed = uuid.uuid4().hex
+    client.set(PREFIX + missed, "logout", ex=60)  # revoked while no one listened: no message arrives
+    assert _eventually(lambda: known.contains(missed) is True)
+
+
+def test_while_the_copy_is_incomplete_tokens_are_checked_against_redis():
+    if not TEST_REDIS_URL:
+        return
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    store = RedisRevocations(client, ttl_seconds=60)
+    store.known = RevokedSessions(client, store.PREFIX, f"{PREFIX}{uuid.uuid4().hex}", 60)  # not subscribed yet
+    sid = uuid.uuid4().hex
+    client.set(store.PREFIX + sid, "logout", ex=60)
+    assert store.known.contains(sid) is None
+    assert store.is_revoked(sid) is True
+    assert store.is_revoked(uuid.uuid4().hex) is False
+
+
+def test_an_id_is_forgotten_when_its_key_would_have_expired():
+    if not TEST_REDIS_URL:
+        return
+    _, known = _copy(ttl=0.2)
+    assert _eventually(lambda: known.contains("x") is False)
+    known.add(["short-lived"])
+    assert known.contains("short-lived") is True
+    time.sleep(0.3)
+    assert known.contains("short-lived") is False
+    known._forget_expired()
+    assert "short-lived" not in known._until
