@@ -209,6 +209,17 @@ def seed_http_users(app, count, devices_file):
         handle.write("\n".join(lines) + "\n")
 
 
+def checkpoint():
+    """Flush PostgreSQL's dirty buffers before a measured phase, so that a
+    checkpoint left over from resetting and seeding the database (minutes of
+    writes in the background) does not land in the middle of it."""
+    connection = psycopg2.connect(PG_URL)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+    connection.close()
+
+
 def stored_locations():
     """Rows in ``location``: every report of the load script is new, so each
     request must have stored its points (a retry would measure the slower
@@ -256,11 +267,15 @@ def http_benchmarks(size, instance, results):
         wait_http(f"http://127.0.0.1:{port}/healthz")
         args = (port, size["wrk_seconds"], size["connections"], devices_file)
         run_wrk(port, "ceiling", 1, size["connections"], devices_file)  # warm-up
+        checkpoint()
         ceiling = run_wrk(*args[:1], "ceiling", *args[1:])
+        checkpoint()
         ingest = run_wrk(*args[:1], "ingest", *args[1:])
         ingest["stored"] = stored_locations()
+        checkpoint()
         batch = run_wrk(*args[:1], "batch", *args[1:])  # as many connections as the single reports
         batch["stored"] = stored_locations() - ingest["stored"]
+        checkpoint()
         consent = run_wrk(*args[:1], "consent", *args[1:])
     finally:
         stop(gunicorn)
@@ -415,6 +430,7 @@ def push_benchmark(size, instance, results):
     population(PG_URL, size["push_devices"], all_consent={"marketing_push"})
     app = bench_app(instance)
     fcm_process, fcm = start_fcm_server(instance)
+    checkpoint()
 
     def others():  # CPU seconds so far of the FCM stand-in and PostgreSQL, which share the cores
         return {"fcm_server": cpu_seconds(fcm_process.pid), "postgres": cpu_by_program()["postgres"]}
@@ -426,6 +442,7 @@ def push_benchmark(size, instance, results):
         before = others()
         ceiling = send_each_ceiling(fcm, all_tokens(), size["consumers"], size["consumer_threads"])
         ceiling["other_cpu_seconds_per_1000"] = per_1000(before, others(), ceiling["messages"])
+        checkpoint()
         before = others()
         elapsed, counters, cpu, peaks, status = run_campaign(app, {}, push_env(instance, fcm, size), size,
                                                              size["campaign_timeout"])
@@ -458,6 +475,7 @@ def audience_benchmark(size, instance, results):
     population(PG_URL, size["audience_users"])
     seeded = time.perf_counter() - started
     app = bench_app(instance)
+    checkpoint()
     with app.test_request_context(), db.connection_context():
         campaign = Campaign(kind="marketing", audience=AUDIENCE)
         preview_times, preview = [], None
