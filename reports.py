@@ -119,7 +119,7 @@ LOCATION_COLUMNS = ("device", "user", "latitude", "longitude", "geohash", "preci
                     "received_at")
 
 
-def _location_row(user_id, device_id, item, precise, now=None):
+def _location_row(user_id, device_id, item, precise):
     place = geo.as_reported if precise else geo.coarsen
     latitude, longitude, geohash = place(item["latitude"], item["longitude"])
     return {
@@ -131,7 +131,7 @@ def _location_row(user_id, device_id, item, precise, now=None):
         "precision": "precise" if precise else "approximate",
         "accuracy_m": item.get("accuracy_m") if precise else None,
         "captured_at": item["captured_at"],
-        "received_at": now or utcnow(),
+        "received_at": utcnow(),
     }
 
 
