@@ -1,6 +1,7 @@
-"""Where the ingest path spends its time: py-spy samples the gunicorn
-workers while wrk drives POST /locations, and the busiest frames are
-printed (``python -m bench.profile``; used for BENCHMARKS.md)."""
+"""Where the ingest path spends its CPU: py-spy samples the gunicorn
+workers' threads that hold the GIL (so waiting on PostgreSQL, Redis or the
+GIL itself is left out) while wrk drives POST /locations, and the busiest
+frames are printed (``python -m bench.profile``; used for BENCHMARKS.md)."""
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def summarize(raw_path, top=12):
         own[frames[-1]] += count
         for frame in set(frames):
             inclusive[frame] += count
-    lines = [f"{total} samples of busy worker threads", "", "self time:"]
+    lines = [f"{total} samples of worker threads holding the GIL", "", "self time:"]
     lines += [f"  {n / total:6.1%}  {frame}" for frame, n in own.most_common(top)]
     lines += ["", "inclusive (project and library entry points):"]
     wanted = ("reports.py", "engine.py", "security.py", "devices.py", "errors.py", "marshmallow", "schema.py",
@@ -47,8 +48,9 @@ def main(seconds=10):
     raw = os.path.join(instance, "ingest.txt")
     try:
         run.wait_http(f"http://127.0.0.1:{port}/healthz")
+        run.run_wrk(port, "ingest", 2, 32, devices)  # every worker booted and warm before sampling starts
         spy = subprocess.Popen([SPY, "record", "--pid", str(server.pid), "--subprocesses", "-d", str(seconds),
-                                "-r", "200", "-f", "raw", "-o", raw], stdout=subprocess.DEVNULL,
+                                "--gil", "-r", "200", "-f", "raw", "-o", raw], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         result = run.run_wrk(port, "ingest", seconds, 32, devices)
         spy.wait()
