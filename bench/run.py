@@ -56,27 +56,30 @@ def base_env(instance, **extra):
     return env
 
 
+def pg(sql, params=None, url=PG_URL):
+    """Run ``sql`` on a connection of its own, in autocommit; its rows, if any."""
+    connection = psycopg2.connect(url)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.description else None
+    finally:
+        connection.close()
+
+
 def ensure_database():
     admin_url = PG_URL.rsplit("/", 1)[0] + "/postgres"
     name = PG_URL.rsplit("/", 1)[1]
-    connection = psycopg2.connect(admin_url)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    connection.close()
+    if not pg("SELECT 1 FROM pg_database WHERE datname = %s", (name,), url=admin_url):
+        pg(f'CREATE DATABASE "{name}"', url=admin_url)
 
 
 def reset_database(instance):
     """Empty schema, migrated; the Redis database emptied."""
     import redis
 
-    connection = psycopg2.connect(PG_URL)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
-    connection.close()
+    pg("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
     redis.Redis.from_url(REDIS_URL).flushdb()
     subprocess.run([sys.executable, "-m", "flask", "--app", "app", "migrate"], cwd=ROOT, check=True,
                    env=base_env(instance), stdout=subprocess.DEVNULL)
@@ -213,23 +216,14 @@ def checkpoint():
     """Flush PostgreSQL's dirty buffers before a measured phase, so that a
     checkpoint left over from resetting and seeding the database (minutes of
     writes in the background) does not land in the middle of it."""
-    connection = psycopg2.connect(PG_URL)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("CHECKPOINT")
-    connection.close()
+    pg("CHECKPOINT")
 
 
 def stored_locations():
     """Rows in ``location``: every report of the load script is new, so each
     request must have stored its points (a retry would measure the slower
     duplicate path)."""
-    connection = psycopg2.connect(PG_URL)
-    with connection, connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM location")
-        count = cursor.fetchone()[0]
-    connection.close()
-    return count
+    return pg("SELECT count(*) FROM location")[0][0]
 
 
 def check_all_stored(result, per_request):
@@ -415,12 +409,7 @@ def run_campaign(app, audience, consumers_env, size, timeout):
 
 
 def all_tokens():
-    connection = psycopg2.connect(PG_URL)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT token FROM push_token ORDER BY device_id")
-        tokens = [row[0] for row in cursor.fetchall()]
-    connection.close()
-    return tokens
+    return [token for (token,) in pg("SELECT token FROM push_token ORDER BY device_id")]
 
 
 def push_benchmark(size, instance, results):
@@ -511,16 +500,7 @@ def audience_benchmark(size, instance, results):
 def machine():
     memory = next((int(line.split()[1]) // 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
     return {"cores": os.cpu_count(), "memory_mb": memory, "python": platform.python_version(),
-            "postgres": _pg_version(), "kernel": platform.release()}
-
-
-def _pg_version():
-    connection = psycopg2.connect(PG_URL)
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        version = cursor.fetchone()[0]
-    connection.close()
-    return version
+            "postgres": pg("SHOW server_version")[0][0], "kernel": platform.release()}
 
 
 def table(results):
