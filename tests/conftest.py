@@ -144,6 +144,22 @@ def fake_fcm():
         server.stop()
 
 
+BACKEND_SKIPS = {
+    "postgres": (lambda: not TEST_DATABASE_URL, "needs PostgreSQL: set TEST_DATABASE_URL"),
+    "redis": (lambda: not TEST_REDIS_URL, "needs Redis: set TEST_REDIS_URL"),
+    "sqlite": (lambda: bool(TEST_DATABASE_URL), "checks SQLite; this run uses PostgreSQL"),
+}
+
+
+def pytest_collection_modifyitems(items):
+    """Backend markers skip with their reason, so a test for another backend
+    is reported as skipped, never passed."""
+    for item in items:
+        for name, (missing, reason) in BACKEND_SKIPS.items():
+            if item.get_closest_marker(name) and missing():
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
 def pytest_terminal_summary(terminalreporter):
     from tests import test_fuzz
 

@@ -1,7 +1,9 @@
 """Health endpoints, migrations and the command line."""
+import pytest
+
 from app import create_app
 from extensions import db
-from models import User, is_postgres
+from models import User
 from models.schema import pending_migrations
 from tests.conftest import PASSWORD, base_config
 
@@ -24,18 +26,16 @@ def test_readyz_is_503_in_the_envelope_when_the_database_is_gone(tmp_path):
     assert response.headers["Retry-After"] == "5"
 
 
+@pytest.mark.sqlite
 def test_sqlite_runs_in_wal_with_foreign_keys(app):
-    if is_postgres():
-        return
     with db.connection_context():
         assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
         assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 1000
 
 
+@pytest.mark.postgres
 def test_postgresql_sessions_run_without_jit(app):
-    if not is_postgres():
-        return
     with db.connection_context():
         assert db.execute_sql("SHOW jit").fetchone()[0] == "off"
 
@@ -46,11 +46,10 @@ def _last_query_of(backend_pid, observer):
         return cursor.fetchone()[0]
 
 
+@pytest.mark.postgres
 def test_postgresql_pool_probes_only_connections_that_sat_idle(app):
     """A connection checked in moments ago is handed out again as it is; one
     that sat past TRUST_SECONDS is probed first, and a dead one replaced."""
-    if not is_postgres():
-        return
     import psycopg2
 
     from app import PostgresPool, connect_database

@@ -2,14 +2,17 @@
 against the real Redis of TEST_REDIS_URL: revocations published by other
 processes reach it, revocations made before it subscribed are read from
 Redis, and while it is incomplete the check asks Redis. Without Redis the
-database holds revocations and these tests have nothing to check."""
+database holds revocations and these tests are skipped."""
 import time
 import uuid
 
+import pytest
 import redis
 
 from revocations import RedisRevocations, RevokedSessions
 from tests.conftest import TEST_REDIS_URL
+
+pytestmark = pytest.mark.redis
 
 PREFIX = "test-revoked-session:"
 
@@ -29,8 +32,6 @@ def _eventually(predicate, seconds=5.0):
 
 
 def test_a_revocation_published_by_another_process_reaches_this_one():
-    if not TEST_REDIS_URL:
-        return
     client, known = _copy()
     assert known.contains("not-revoked") is None  # subscribing: ask Redis meanwhile
     assert _eventually(lambda: known.contains("not-revoked") is False)
@@ -43,8 +44,6 @@ def test_a_revocation_published_by_another_process_reaches_this_one():
 
 
 def test_revocations_made_before_subscribing_are_read_from_redis():
-    if not TEST_REDIS_URL:
-        return
     sid = uuid.uuid4().hex
     redis.Redis.from_url(TEST_REDIS_URL).set(PREFIX + sid, "logout", ex=60)
     _, known = _copy()
@@ -53,8 +52,6 @@ def test_revocations_made_before_subscribing_are_read_from_redis():
 
 
 def test_a_lost_subscription_is_renewed_and_what_it_missed_read_again():
-    if not TEST_REDIS_URL:
-        return
     client, known = _copy()
     known.RETRY_SECONDS = 0.05
     assert _eventually(lambda: known.contains("x") is False)
@@ -65,8 +62,6 @@ def test_a_lost_subscription_is_renewed_and_what_it_missed_read_again():
 
 
 def test_while_the_copy_is_incomplete_tokens_are_checked_against_redis():
-    if not TEST_REDIS_URL:
-        return
     client = redis.Redis.from_url(TEST_REDIS_URL)
     store = RedisRevocations(client, ttl_seconds=60)
     store.known = RevokedSessions(client, store.PREFIX, f"{PREFIX}{uuid.uuid4().hex}", 60)  # not subscribed yet
@@ -78,8 +73,6 @@ def test_while_the_copy_is_incomplete_tokens_are_checked_against_redis():
 
 
 def test_an_id_is_forgotten_when_its_key_would_have_expired():
-    if not TEST_REDIS_URL:
-        return
     _, known = _copy(ttl=0.2)
     assert _eventually(lambda: known.contains("x") is False)
     known.add(["short-lived"])
