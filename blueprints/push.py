@@ -240,10 +240,11 @@ def notify(data):
 
 @blp.route("/unsubscribe/<token>", methods=["GET"])
 @blp.response(200, UnsubscribeInfoSchema)
-@blp.alt_response(400, response="BAD_REQUEST", description="Forged or damaged link")
+@blp.alt_response(400, response="BAD_REQUEST", description="Forged or damaged link, or its user erased")
+@blp.alt_response(410, response="GONE", description="Expired, or a later grant replaced the one it was sent under")
 def describe_unsubscribe(token):
     """What POSTing this link does; changes nothing."""
-    campaigns.read_unsubscribe_token(token)
+    campaigns.describe_unsubscribe(token)
     return {"permission": "marketing_push", "method": "POST",
             "effect": "Stops product and promotion notifications. Service notifications are not affected."}
 
@@ -251,8 +252,11 @@ def describe_unsubscribe(token):
 @blp.route("/unsubscribe/<token>", methods=["POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_UNSUBSCRIBE"])
 @blp.response(200, UnsubscribeResultSchema)
-@blp.alt_response(400, response="BAD_REQUEST", description="Forged or damaged link")
+@blp.alt_response(400, response="BAD_REQUEST", description="Forged or damaged link, or its user erased")
+@blp.alt_response(410, response="GONE", description="Expired, or a later grant replaced the one it was sent under")
 def unsubscribe(token):
-    """One-click opt-out of marketing notifications; no login."""
+    """One-click opt-out of marketing notifications; no login. Withdraws
+    only the grant the push was sent under; a link expires after
+    ``UNSUBSCRIBE_TOKEN_DAYS``."""
     campaigns.unsubscribe(token, campaigns.unsubscribe_context(request))
     return {"unsubscribed": True, "permission": "marketing_push"}
