@@ -95,6 +95,8 @@ class CampaignSchema(Schema):
     id = fields.UUID()
     name = fields.String()
     kind = fields.String()
+    target = fields.String(metadata={"description": "user (a notification to one user) or audience"})
+    target_user_id = fields.UUID(allow_none=True, metadata={"description": "The user of a one-user notification"})
     title = fields.String()
     body = fields.String()
     data = fields.Dict()
@@ -113,6 +115,13 @@ class CampaignSchema(Schema):
 
 class CampaignListSchema(Schema):
     campaigns = fields.List(fields.Nested(CampaignSchema))
+
+
+class CampaignListArgs(StrictSchema):
+    kind = fields.String(validate=validate.OneOf(Campaign.KINDS))
+    status = fields.String(validate=validate.OneOf(Campaign.STATUSES))
+    target = fields.String(validate=validate.OneOf(Campaign.TARGETS), metadata={
+        "description": "user: notifications to one user (POST /v1/notifications); audience: campaigns"})
 
 
 class AudiencePreviewSchema(Schema):
@@ -151,7 +160,7 @@ class UnsubscribeResultSchema(Schema):
 
 
 def _campaign(campaign_id):
-    campaign = Campaign.get_or_none((Campaign.id == campaign_id) & Campaign.target_user.is_null())
+    campaign = Campaign.get_or_none(Campaign.id == campaign_id)
     if campaign is None:
         raise NotFound("No such campaign.")
     return campaign
@@ -168,11 +177,11 @@ def create_campaign(data):
 
 @blp.route("/admin/campaigns", methods=["GET"])
 @blp.auth(admin=True)
+@blp.arguments(CampaignListArgs, location="query")
 @blp.response(200, CampaignListSchema)
-def list_campaigns():
-    """The 100 newest campaigns."""
-    query = Campaign.select().where(Campaign.target_user.is_null()).order_by(Campaign.created_at.desc()).limit(100)
-    return {"campaigns": list(query)}
+def list_campaigns(args):
+    """The 100 newest campaigns, notifications to one user included."""
+    return {"campaigns": list(Campaign.newest(**args))}
 
 
 @blp.route("/admin/campaigns/<uuid:campaign_id>", methods=["GET"])
