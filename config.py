@@ -41,6 +41,7 @@ DEFAULTS = {
     "RATELIMIT_REGISTER": "20 per hour",
     "RATELIMIT_REFRESH": "60 per hour",
     "RATELIMIT_UNSUBSCRIBE": "30 per minute",
+    "UNSUBSCRIBE_TOKEN_DAYS": 90,
     "RATELIMIT_LOCATIONS": "120 per minute",
     "RATELIMIT_LOCATION_BATCHES": "30 per minute",
     "CORS_ORIGINS": None,

@@ -95,6 +95,8 @@ class CampaignSchema(Schema):
     id = fields.UUID()
     name = fields.String()
     kind = fields.String()
+    target = fields.String(metadata={"description": "user (a notification to one user) or audience"})
+    target_user_id = fields.UUID(allow_none=True, metadata={"description": "The user of a one-user notification"})
     title = fields.String()
     body = fields.String()
     data = fields.Dict()
@@ -113,6 +115,13 @@ class CampaignSchema(Schema):
 
 class CampaignListSchema(Schema):
     campaigns = fields.List(fields.Nested(CampaignSchema))
+
+
+class CampaignListArgs(StrictSchema):
+    kind = fields.String(validate=validate.OneOf(Campaign.KINDS))
+    status = fields.String(validate=validate.OneOf(Campaign.STATUSES))
+    target = fields.String(validate=validate.OneOf(Campaign.TARGETS), metadata={
+        "description": "user: notifications to one user (POST /v1/notifications); audience: campaigns"})
 
 
 class AudiencePreviewSchema(Schema):
@@ -151,7 +160,7 @@ class UnsubscribeResultSchema(Schema):
 
 
 def _campaign(campaign_id):
-    campaign = Campaign.get_or_none((Campaign.id == campaign_id) & Campaign.target_user.is_null())
+    campaign = Campaign.get_or_none(Campaign.id == campaign_id)
     if campaign is None:
         raise NotFound("No such campaign.")
     return campaign
@@ -168,11 +177,11 @@ def create_campaign(data):
 
 @blp.route("/admin/campaigns", methods=["GET"])
 @blp.auth(admin=True)
+@blp.arguments(CampaignListArgs, location="query")
 @blp.response(200, CampaignListSchema)
-def list_campaigns():
-    """The 100 newest campaigns."""
-    query = Campaign.select().where(Campaign.target_user.is_null()).order_by(Campaign.created_at.desc()).limit(100)
-    return {"campaigns": list(query)}
+def list_campaigns(args):
+    """The 100 newest campaigns, notifications to one user included."""
+    return {"campaigns": list(Campaign.newest(**args))}
 
 
 @blp.route("/admin/campaigns/<uuid:campaign_id>", methods=["GET"])
@@ -240,10 +249,11 @@ def notify(data):
 
 @blp.route("/unsubscribe/<token>", methods=["GET"])
 @blp.response(200, UnsubscribeInfoSchema)
-@blp.alt_response(400, response="BAD_REQUEST", description="Forged or damaged link")
+@blp.alt_response(400, response="BAD_REQUEST", description="Forged or damaged link, or its user erased")
+@blp.alt_response(410, response="GONE", description="Expired, or a later grant replaced the one it was sent under")
 def describe_unsubscribe(token):
     """What POSTing this link does; changes nothing."""
-    campaigns.read_unsubscribe_token(token)
+    campaigns.describe_unsubscribe(token)
     return {"permission": "marketing_push", "method": "POST",
             "effect": "Stops product and promotion notifications. Service notifications are not affected."}
 
@@ -251,8 +261,11 @@ def describe_unsubscribe(token):
 @blp.route("/unsubscribe/<token>", methods=["POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_UNSUBSCRIBE"])
 @blp.response(200, UnsubscribeResultSchema)
-@blp.alt_response(400, response="BAD_REQUEST", description="Forged or damaged link")
+@blp.alt_response(400, response="BAD_REQUEST", description="Forged or damaged link, or its user erased")
+@blp.alt_response(410, response="GONE", description="Expired, or a later grant replaced the one it was sent under")
 def unsubscribe(token):
-    """One-click opt-out of marketing notifications; no login."""
+    """One-click opt-out of marketing notifications; no login. Withdraws
+    only the grant the push was sent under; a link expires after
+    ``UNSUBSCRIBE_TOKEN_DAYS``."""
     campaigns.unsubscribe(token, campaigns.unsubscribe_context(request))
     return {"unsubscribed": True, "permission": "marketing_push"}

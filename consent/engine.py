@@ -541,6 +541,36 @@ def set_consents(user, changes, context):
     return overview(user)
 
 
+CURRENT_GRANT, NOT_GRANTED, SUPERSEDED = "current", "not_granted", "superseded"
+
+
+def grant_status(subject, key, granted_at):
+    """Whether the grant of ``key`` made at ``granted_at`` is still the
+    subject's choice (``current``), the permission is not granted now
+    (``not_granted``), or a later grant replaced it (``superseded``). Every
+    write of a choice gives it a new ``updated_at``, so the time names one grant."""
+    state = (subject.states or {}).get(key)
+    if state is None or not state.granted:
+        return NOT_GRANTED
+    return CURRENT_GRANT if state.updated_at == granted_at else SUPERSEDED
+
+
+def withdraw_grant(user, key, granted_at, context):
+    """Withdraw ``key`` only while the grant made at ``granted_at`` is the
+    user's choice: something that speaks for one grant (an unsubscribe link
+    sent under it) must never withdraw a later one. Returns ``grant_status``
+    as it was before."""
+    if context.source not in SOURCES:
+        raise ValueError(context.source)
+    with write_transaction():
+        lock_user(user)
+        status = grant_status(load_subjects([user])[user.id], key, granted_at)
+        if status == CURRENT_GRANT:
+            _apply(user, {key: False}, context)
+    _forget(user)
+    return status
+
+
 def reevaluate(user, context, before):
     """After a fact about the user changed (birth date, guardian consent),
     withdraw every grant that stopped being in effect: its state becomes

@@ -63,6 +63,13 @@ class Consent(BaseModel):
         table_name = "consent"
         indexes = ((("user", "permission"), True),)
 
+    @classmethod
+    def chosen_at(cls, user_ids, permission):
+        """``{user id: updated_at}`` of these users' current choice of ``permission``."""
+        query = (cls.select(cls.user, cls.updated_at)
+                 .where(cls.user.in_(list(user_ids)) & (cls.permission == permission)))
+        return {user_id: updated_at for user_id, updated_at in query.tuples()}
+
 
 class ConsentSummary(BaseModel):
     """``consent`` pivoted: one row per user who chose anything, with each

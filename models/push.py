@@ -31,7 +31,10 @@ class JSONField(TextField):
 class Campaign(BaseModel):
     DRAFT, SCHEDULED, SENDING, PAUSED, COMPLETED, CANCELLED = (
         "draft", "scheduled", "sending", "paused", "completed", "cancelled")
+    STATUSES = (DRAFT, SCHEDULED, SENDING, PAUSED, COMPLETED, CANCELLED)
     KINDS = ("service", "marketing")
+    # a notification to one user (POST /notifications) or an audience campaign
+    TARGETS = ("user", "audience")
 
     id = UUIDField(primary_key=True, default=uuid.uuid4)
     name = CharField(max_length=200)
@@ -54,6 +57,23 @@ class Campaign(BaseModel):
 
     class Meta:
         table_name = "campaign"
+
+    @property
+    def target(self):
+        return "audience" if self.target_user_id is None else "user"
+
+    @classmethod
+    def newest(cls, kind=None, status=None, target=None, limit=100):
+        """The newest campaigns, one-user notifications included, narrowed
+        by whichever of ``kind``, ``status`` and ``target`` are given."""
+        query = cls.select()
+        if kind is not None:
+            query = query.where(cls.kind == kind)
+        if status is not None:
+            query = query.where(cls.status == status)
+        if target is not None:
+            query = query.where(cls.target_user.is_null(target == "audience"))
+        return query.order_by(cls.created_at.desc(), cls.id).limit(limit)
 
 
 class CampaignSlice(BaseModel):

@@ -19,6 +19,7 @@ from peewee import Case, fn
 from consent import engine
 from models.account import User
 from models.base import db, insert_rows, is_postgres, one_of, utcnow, write_transaction
+from models.consent import Consent
 from models.device import PushToken
 from models.push import Campaign, CampaignExclusion, CampaignSlice, Delivery
 from push import audience, providers
@@ -77,12 +78,14 @@ def backoff(attempt, retry_after=None):
     return max(delay, retry_after or 0.0)
 
 
-def message_data(campaign, user_id):
+def message_data(campaign, user_id, granted_at=None):
+    """``granted_at``: when the user's grant of marketing_push in effect at
+    the claim was made; a marketing push's unsubscribe link is bound to it."""
     from push.campaigns import unsubscribe_token
 
     data = {**(campaign.data or {}), "campaign_id": str(campaign.id)}
     if campaign.kind == "marketing":
-        data["unsubscribe_token"] = unsubscribe_token(user_id, campaign)
+        data["unsubscribe_token"] = unsubscribe_token(user_id, granted_at)
     return data
 
 
@@ -192,6 +195,7 @@ class Claimed(NamedTuple):
     device_id: uuid.UUID
     user_id: uuid.UUID
     token: str
+    granted_at: object = None  # of marketing_push, for the unsubscribe link
 
 
 def claim(campaign, due, owner):
@@ -222,13 +226,16 @@ def claim(campaign, due, owner):
             .tuples()
             .execute()
         )
-        return sorted(Claimed(*row, tokens[row[0]]) for row in claimed)
+        # read under the same locks as the claim: the grant the push is sent under
+        granted_at = (Consent.chosen_at({row[3] for row in claimed}, "marketing_push")
+                      if campaign.kind == "marketing" and claimed else {})
+        return sorted(Claimed(*row, tokens[row[0]], granted_at.get(row[3])) for row in claimed)
 
 
 def send_claimed(campaign, claimed):
     messages = [
         Message(token=delivery.token, title=campaign.title, body=campaign.body,
-                data=message_data(campaign, delivery.user_id))
+                data=message_data(campaign, delivery.user_id, delivery.granted_at))
         for delivery in claimed
     ]
     rate_limit().acquire(len(messages))

@@ -178,20 +178,6 @@ def test_unsubscribe_link_works_without_login_and_writes_the_ledger(push_app, fc
     assert LedgerEntry.select().where(LedgerEntry.source == "unsubscribe_link").count() == 1
 
 
-def test_an_unsubscribe_link_in_the_earlier_compressed_form_still_works(push_app, fcm_server, admin):
-    client = push_app.test_client()
-    person = member(client, {"marketing_push": True})
-    send(client, admin, create_campaign(client, admin))
-    link = fcm_server.requests[0][1]["message"]["data"]["unsubscribe_token"]
-    assert not link.startswith(".")  # written uncompressed now
-    compressed = __import__("itsdangerous").URLSafeSerializer(
-        push_app.config["SECRET_KEY"], salt="marketing-unsubscribe").dumps({"u": person["user_id"], "c": "x" * 40})
-    assert compressed.startswith(".")
-    assert client.post(f"/v1/unsubscribe/{compressed}").status_code == 200
-    status = client.get("/v1/me/consents", headers=person["session"]["headers"]).json["consents"]["marketing_push"]
-    assert status["effective"] is False
-
-
 def test_service_notification_to_one_user(push_app, fcm_server, admin, client):
     client = push_app.test_client()
     person = member(client, {})
