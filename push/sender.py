@@ -52,14 +52,21 @@ class RateLimit:
     """``PUSH_RATE_PER_MINUTE`` across every worker sharing the storage
     (Redis when configured, this process otherwise)."""
 
+    KEY = "push-messages"
+    # Other workers' messages leave the shared window at any moment.
+    MAX_POLL_SECONDS = 1.0
+
     def __init__(self, config):
         self.limit = parse_limit(f"{config['PUSH_RATE_PER_MINUTE']} per minute")
         self.limiter = MovingWindowRateLimiter(storage_from_string(config["REDIS_URL"] or "memory://"))
 
     def acquire(self, count):
-        while not self.limiter.hit(self.limit, "push-messages", cost=count):
-            reset = self.limiter.get_window_stats(self.limit, "push-messages").reset_time
-            time.sleep(min(max(reset - time.time(), 0.05), 5))
+        """Wait until ``count`` messages fit in the window, and take them."""
+        if count > self.limit.amount:
+            raise ValueError(f"{count} messages never fit in {self.limit}; send smaller batches")
+        while not self.limiter.hit(self.limit, self.KEY, cost=count):
+            reset = self.limiter.get_window_stats(self.limit, self.KEY).reset_time
+            time.sleep(min(max(reset - time.time(), 0.05), self.MAX_POLL_SECONDS))
 
 
 def rate_limit():
@@ -67,6 +74,12 @@ def rate_limit():
     if "push_rate_limit" not in app.extensions:
         app.extensions["push_rate_limit"] = RateLimit(app.config)
     return app.extensions["push_rate_limit"]
+
+
+def batch_size():
+    """Messages per provider request: a full batch, or what the rate limit
+    allows in one window (a bigger batch would never get its permit)."""
+    return min(BATCH, current_app.config["PUSH_RATE_PER_MINUTE"])
 
 
 def backoff(attempt, retry_after=None):
@@ -136,14 +149,14 @@ def materialize(campaign, part):
             CampaignExclusion.add(campaign.id, excluded)
 
 
-def _due(part, now):
+def _due(part, now, size):
     """(delivery id, device id, user id) of the next batch to send."""
     return list(
         Delivery.select(Delivery.id, Delivery.device, Delivery.user)
         .where((Delivery.slice == part.id) & (Delivery.status == Delivery.PENDING)
                & (Delivery.next_attempt_at.is_null() | (Delivery.next_attempt_at <= now)))
         .order_by(Delivery.id)
-        .limit(BATCH)
+        .limit(size)
         .tuples()
     )
 
@@ -155,13 +168,18 @@ def _next_due(part):
     return None if row is None else (row.next_attempt_at or utcnow())
 
 
+def _status(campaign):
+    return Campaign.select(Campaign.status).where(Campaign.id == campaign.id).scalar()
+
+
 def send_pending(campaign, part, owner, lease):
     inline_wait = current_app.config["PUSH_INLINE_RETRY_MAX_SECONDS"]
+    size = batch_size()
     while True:
-        status = Campaign.select(Campaign.status).where(Campaign.id == campaign.id).scalar()
+        status = _status(campaign)
         if status != Campaign.SENDING:
             return Outcome("paused" if status == Campaign.PAUSED else "stopped")
-        due = _due(part, utcnow())
+        due = _due(part, utcnow(), size)
         if not due:
             when = _next_due(part)
             if when is None:
@@ -171,6 +189,12 @@ def send_pending(campaign, part, owner, lease):
                 return Outcome("later", delay)
             CampaignSlice.extend(part.id, owner, lease + delay)
             time.sleep(delay)
+            continue
+        # The permit comes before the claim, so that nothing waits between
+        # a claim and its request: a withdrawal committed before the claim
+        # (which re-checks consent) always wins.
+        rate_limit().acquire(len(due))
+        if _status(campaign) != Campaign.SENDING:
             continue
         claimed = claim(campaign, due, owner)
         if claimed:
@@ -231,7 +255,6 @@ def send_claimed(campaign, claimed):
                 data=message_data(campaign, delivery.user_id))
         for delivery in claimed
     ]
-    rate_limit().acquire(len(messages))
     results = provider().send(messages)
     return record(campaign, claimed, results)
 
