@@ -40,12 +40,24 @@ class Outcome:
     delay: float = 0.0
 
 
+def register(app):
+    """Build the push provider at start-up: one that cannot be built stops
+    the process (``ConfigError``) instead of failing every send."""
+    app.extensions["push_provider"] = providers.build_provider(app.config)
+
+
 def provider():
-    """The app's push provider, built once per process."""
-    app = current_app._get_current_object()
-    if "push_provider" not in app.extensions:
-        app.extensions["push_provider"] = providers.build_provider(app.config)
-    return app.extensions["push_provider"]
+    """The app's push provider, built once per process by ``register``."""
+    return current_app.extensions["push_provider"]
+
+
+def provider_fault():
+    """Why the provider cannot send now, or None."""
+    try:
+        return provider().prepare()
+    except Exception as error:  # whatever it is, nothing must be claimed for it
+        log.exception("the push provider failed to prepare a send")
+        return f"{type(error).__name__}: {error}"
 
 
 class RateLimit:
@@ -196,6 +208,9 @@ def send_pending(campaign, part, owner, lease):
         rate_limit().acquire(len(due))
         if _status(campaign) != Campaign.SENDING:
             continue
+        fault = provider_fault()
+        if fault is not None:
+            return pause(campaign, f"the push provider cannot send: {fault}")
         claimed = claim(campaign, due, owner)
         if claimed:
             if send_claimed(campaign, claimed) == "paused":
@@ -255,8 +270,26 @@ def send_claimed(campaign, claimed):
                 data=message_data(campaign, delivery.user_id))
         for delivery in claimed
     ]
-    results = provider().send(messages)
+    try:
+        results = provider().send(messages)
+    except Exception as error:  # a provider fault, not the devices'
+        # Some messages may have gone out: at most once makes these unknown,
+        # and the pause keeps the rest of the audience from the same fate.
+        # The error's text is left out: it may quote a message, token included.
+        with write_transaction():
+            Delivery.update(status=Delivery.UNKNOWN, reason="provider_error", updated_at=utcnow()).where(
+                one_of(Delivery.id, [delivery.id for delivery in claimed])).execute()
+            pause(campaign, f"the push provider raised {type(error).__name__} while sending")
+        return "paused"
     return record(campaign, claimed, results)
+
+
+def pause(campaign, reason):
+    """Stop sending with a reason an operator can act on; resuming sends what is left."""
+    Campaign.update(status=Campaign.PAUSED, paused_reason=reason[:200]).where(
+        (Campaign.id == campaign.id) & (Campaign.status == Campaign.SENDING)).execute()
+    log.error("campaign %s paused: %s", campaign.id, reason)
+    return Outcome("paused")
 
 
 def _mark_sent(message_ids, now):
@@ -312,10 +345,7 @@ def record(campaign, claimed, results):
             # Not the devices' fault: put them back, unattempted, and pause.
             Delivery.update(status=Delivery.PENDING, claim_owner=None, attempts=Delivery.attempts - 1,
                             updated_at=now).where(one_of(Delivery.id, [d.id for d, _ in auth])).execute()
-            reason = f"push provider refused our credentials ({auth[0][1].code})"
-            Campaign.update(status=Campaign.PAUSED, paused_reason=reason[:200]).where(
-                (Campaign.id == campaign.id) & (Campaign.status == Campaign.SENDING)).execute()
-            log.error("campaign %s paused: %s", campaign.id, reason)
+            pause(campaign, f"push provider refused our credentials ({auth[0][1].code})")
             return "paused"
     return "ok"
 
