@@ -16,6 +16,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from peewee import Case, fn
 
+from config import ConfigError
 from consent import engine
 from models.account import User
 from models.base import db, insert_rows, is_postgres, one_of, utcnow, write_transaction
@@ -43,6 +44,8 @@ class Outcome:
 def register(app):
     """Build the push provider at start-up: one that cannot be built stops
     the process (``ConfigError``) instead of failing every send."""
+    if app.config["PUSH_RATE_PER_MINUTE"] < 1:
+        raise ConfigError(f"PUSH_RATE_PER_MINUTE must be at least 1, got {app.config['PUSH_RATE_PER_MINUTE']}")
     app.extensions["push_provider"] = providers.build_provider(app.config)
 
 

@@ -7,9 +7,12 @@ import time
 
 import pytest
 
+from app import create_app
+from config import ConfigError
 from models import Delivery
 from push import sender
 from push.sender import RateLimit
+from tests.conftest import base_config
 from tests.consent_helpers import put_consents
 from tests.push_helpers import campaign_state, create_campaign, fcm_config, fcm_server, member, send  # noqa: F401
 
@@ -78,6 +81,11 @@ def test_a_batch_that_can_never_fit_the_window_is_refused_instead_of_waiting_for
     limit = RateLimit(make_app(PUSH_RATE_PER_MINUTE=5).config)
     with pytest.raises(ValueError, match="smaller batches"):
         limit.acquire(6)
+
+
+def test_a_rate_limit_below_one_message_refuses_to_start(tmp_path):
+    with pytest.raises(ConfigError, match="PUSH_RATE_PER_MINUTE"):
+        create_app({**base_config(tmp_path), "PUSH_RATE_PER_MINUTE": 0})
 
 
 def test_a_withdrawal_while_the_sender_waits_for_its_permit_is_honoured(app, client, admin, fcm_server):
