@@ -42,8 +42,9 @@ class Outcome:
 
 
 def register(app):
-    """Build the push provider at start-up: one that cannot be built stops
-    the process (``ConfigError``) instead of failing every send."""
+    """Check the push settings and build the provider at start-up: one that
+    cannot be built stops the process (``ConfigError``) instead of failing
+    every send."""
     if app.config["PUSH_RATE_PER_MINUTE"] < 1:
         raise ConfigError(f"PUSH_RATE_PER_MINUTE must be at least 1, got {app.config['PUSH_RATE_PER_MINUTE']}")
     app.extensions["push_provider"] = providers.build_provider(app.config)
