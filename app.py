@@ -28,6 +28,7 @@ def create_app(config=None):
     )
     load_config(app, overrides)
     register_extensions(app)
+    register_push_provider(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_response_policy(app)
@@ -123,6 +124,12 @@ def register_extensions(app):
     }
     api.ERROR_SCHEMA = ErrorEnvelopeSchema
     api.init_app(app)
+
+
+def register_push_provider(app):
+    from push import sender
+
+    sender.register(app)
 
 
 def register_blueprints(app):

@@ -59,6 +59,10 @@ class Unauthorized(ApiError):
     status, code, message = 401, "unauthorized", "Authentication failed."
 
 
+class ServiceUnavailable(ApiError):
+    status, code, message = 503, "service_unavailable", "A part of the service is unavailable."
+
+
 class ValidationFailed(ApiError):
     status, code, message = 422, "validation_error", "The request has invalid fields."
 

@@ -3,6 +3,7 @@ from flask import Blueprint, jsonify
 
 from errors import error_response
 from extensions import db
+from push import sender
 
 blp = Blueprint("health", __name__)
 
@@ -18,4 +19,8 @@ def readyz():
         db.execute_sql("SELECT 1")
     except Exception as error:  # any driver error means not ready
         return error_response(503, "not_ready", "The database is not reachable.", {"database": type(error).__name__})
-    return jsonify(status="ok", database="ok")
+    fault = sender.provider().configuration_fault()
+    if fault is not None:
+        return error_response(503, "not_ready", "The push provider cannot be built from its configuration.",
+                              {"push": fault})
+    return jsonify(status="ok", database="ok", push="ok")

@@ -237,6 +237,7 @@ def resume_campaign(campaign_id):
 @blp.auth(admin=True)
 @blp.arguments(NotificationSchema)
 @blp.response(200, NotificationResultSchema)
+@blp.alt_response(503, response="SERVICE_UNAVAILABLE", description="The push provider cannot send; paused")
 def notify(data):
     """A service notification to one user's devices (orders, delivery,
     account security); needs the user's service_push."""

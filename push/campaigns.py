@@ -17,7 +17,7 @@ from itsdangerous import BadData, URLSafeSerializer
 
 from consent import engine
 from consent.ledger import ChangeContext
-from errors import ApiError, Conflict
+from errors import ApiError, Conflict, ServiceUnavailable
 from models.account import User
 from models.device import Device
 from models.base import utcnow, write_transaction
@@ -90,10 +90,18 @@ def preview(campaign):
 
 # -- service notifications -----------------------------------------------------------
 
+class PushUnavailable(ServiceUnavailable):
+    code = "push_unavailable"
+
+    def __init__(self, campaign):
+        super().__init__("The push provider cannot send; the notification is paused until it is resumed.",
+                         details={"campaign_id": campaign.id, "reason": campaign.paused_reason})
+
+
 def notify_user(user, title, body, data, admin):
     """A service notification to one user's devices, sent within the
     request (a user has few devices); transient failures are retried by the
-    worker. Returns the campaign."""
+    worker. Returns the campaign; ``PushUnavailable`` when it was paused."""
     now = utcnow()
     campaign = Campaign.create(name=f"notification to {user.id}", kind="service", title=title, body=body,
                                data=data or {}, target_user=user, created_by=admin, created_at=now,
@@ -106,7 +114,10 @@ def notify_user(user, title, body, data, admin):
             tasks.send_slice.schedule(args=(campaign.id, part.id), delay=outcome.delay)
     else:
         sender.complete_if_finished(campaign.id)
-    return Campaign.get_by_id(campaign.id)
+    campaign = Campaign.get_by_id(campaign.id)
+    if campaign.status == Campaign.PAUSED:
+        raise PushUnavailable(campaign)
+    return campaign
 
 
 def notification_summary(campaign, user):

@@ -42,6 +42,8 @@ from google.auth.credentials import TokenState
 from google.auth.transport import requests as google_auth_requests
 from urllib3.util.retry import Retry
 
+from config import ConfigError
+
 log = logging.getLogger(__name__)
 
 DELIVERED = "delivered"
@@ -135,6 +137,17 @@ class PushProvider:
     def _send(self, messages: list[Message]) -> list[SendResult]:
         raise NotImplementedError
 
+    def prepare(self) -> Optional[str]:
+        """Get what the next send needs (an access token, say); why the
+        provider cannot send now, or ``None``. Asked before deliveries are
+        claimed, so that a provider that cannot send leaves them pending."""
+        return None
+
+    def configuration_fault(self) -> Optional[str]:
+        """Why the provider could not be built from its configuration as it
+        is now, or ``None``; cheap enough for a readiness probe."""
+        return None
+
     def close(self) -> None:
         """Release what the provider holds; it must not be used afterwards."""
 
@@ -202,7 +215,9 @@ class FcmProvider(PushProvider):
                 "set FCM_CREDENTIALS_FILE or GOOGLE_APPLICATION_CREDENTIALS"
             )
         base_url = _endpoint_base(endpoint)
-        certificate = firebase_credentials.Certificate(path)
+        self._credentials_path = path
+        self._checked_file = _file_identity(path)
+        certificate = _load_certificate(path)
         options = {"httpTimeout": timeout}
         if project_id:
             options["projectId"] = project_id
@@ -249,6 +264,21 @@ class FcmProvider(PushProvider):
             for response in batch.responses
         ]
 
+    def prepare(self):
+        failure = self._refresh_access_token()
+        return None if failure is None else f"{failure.code}: {failure.detail}"
+
+    def configuration_fault(self):
+        # Parsing the key takes about 100 ms: only a changed file is read again.
+        try:
+            identity = _file_identity(self._credentials_path)
+            if identity != self._checked_file:
+                _load_certificate(self._credentials_path)
+                self._checked_file = identity
+        except ValueError as error:
+            return str(error)
+        return None
+
     def _refresh_access_token(self) -> Optional[SendResult]:
         """Fetch a fresh access token if needed; a result for every message
         of the batch when that fails. Without this, each of the SDK's worker
@@ -268,6 +298,23 @@ class FcmProvider(PushProvider):
 
     def close(self):
         firebase_admin.delete_app(self._app)
+
+
+def _file_identity(path: str) -> tuple:
+    try:
+        stat = os.stat(path)
+    except OSError as error:
+        raise ValueError(f"FCM_CREDENTIALS_FILE {path!r} cannot be read: {error.strerror}") from None
+    return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
+def _load_certificate(path: str) -> firebase_credentials.Certificate:
+    try:
+        return firebase_credentials.Certificate(path)
+    except OSError as error:
+        raise ValueError(f"FCM_CREDENTIALS_FILE {path!r} cannot be read: {error.strerror}") from None
+    except ValueError as error:
+        raise ValueError(f"FCM_CREDENTIALS_FILE {path!r} is not a service-account key file: {error}") from None
 
 
 def _endpoint_base(endpoint: Optional[str]) -> str:
@@ -418,14 +465,18 @@ def _retry_after(error) -> Optional[float]:
 def build_provider(config: Mapping) -> PushProvider:
     """The provider named by ``PUSH_PROVIDER`` (``log`` by default, or
     ``fcm`` configured by ``FCM_CREDENTIALS_FILE``, ``FCM_PROJECT_ID`` and
-    ``FCM_ENDPOINT``). An unknown name raises ``ValueError``."""
+    ``FCM_ENDPOINT``). A provider that cannot be built raises
+    ``ConfigError`` naming the setting at fault."""
     name = (config.get("PUSH_PROVIDER") or "log").strip().lower()
     if name == "log":
         return LogProvider()
     if name == "fcm":
-        return FcmProvider(
-            credentials_file=config.get("FCM_CREDENTIALS_FILE"),
-            project_id=config.get("FCM_PROJECT_ID"),
-            endpoint=config.get("FCM_ENDPOINT"),
-        )
-    raise ValueError(f"PUSH_PROVIDER must be 'log' or 'fcm', got {config.get('PUSH_PROVIDER')!r}")
+        try:
+            return FcmProvider(
+                credentials_file=config.get("FCM_CREDENTIALS_FILE"),
+                project_id=config.get("FCM_PROJECT_ID"),
+                endpoint=config.get("FCM_ENDPOINT"),
+            )
+        except ValueError as error:
+            raise ConfigError(f"PUSH_PROVIDER=fcm cannot send: {error}") from None
+    raise ConfigError(f"PUSH_PROVIDER must be 'log' or 'fcm', got {config.get('PUSH_PROVIDER')!r}")

@@ -16,6 +16,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from peewee import Case, fn
 
+from config import ConfigError
 from consent import engine
 from models.account import User
 from models.base import db, insert_rows, is_postgres, one_of, utcnow, write_transaction
@@ -41,26 +42,48 @@ class Outcome:
     delay: float = 0.0
 
 
+def register(app):
+    """Check the push settings and build the provider at start-up: one that
+    cannot be built stops the process (``ConfigError``) instead of failing
+    every send."""
+    if app.config["PUSH_RATE_PER_MINUTE"] < 1:
+        raise ConfigError(f"PUSH_RATE_PER_MINUTE must be at least 1, got {app.config['PUSH_RATE_PER_MINUTE']}")
+    app.extensions["push_provider"] = providers.build_provider(app.config)
+
+
 def provider():
-    """The app's push provider, built once per process."""
-    app = current_app._get_current_object()
-    if "push_provider" not in app.extensions:
-        app.extensions["push_provider"] = providers.build_provider(app.config)
-    return app.extensions["push_provider"]
+    """The app's push provider, built once per process by ``register``."""
+    return current_app.extensions["push_provider"]
+
+
+def provider_fault():
+    """Why the provider cannot send now, or None."""
+    try:
+        return provider().prepare()
+    except Exception as error:  # whatever it is, nothing must be claimed for it
+        log.exception("the push provider failed to prepare a send")
+        return f"{type(error).__name__}: {error}"
 
 
 class RateLimit:
     """``PUSH_RATE_PER_MINUTE`` across every worker sharing the storage
     (Redis when configured, this process otherwise)."""
 
+    KEY = "push-messages"
+    # Other workers' messages leave the shared window at any moment.
+    MAX_POLL_SECONDS = 1.0
+
     def __init__(self, config):
         self.limit = parse_limit(f"{config['PUSH_RATE_PER_MINUTE']} per minute")
         self.limiter = MovingWindowRateLimiter(storage_from_string(config["REDIS_URL"] or "memory://"))
 
     def acquire(self, count):
-        while not self.limiter.hit(self.limit, "push-messages", cost=count):
-            reset = self.limiter.get_window_stats(self.limit, "push-messages").reset_time
-            time.sleep(min(max(reset - time.time(), 0.05), 5))
+        """Wait until ``count`` messages fit in the window, and take them."""
+        if count > self.limit.amount:
+            raise ValueError(f"{count} messages never fit in {self.limit}; send smaller batches")
+        while not self.limiter.hit(self.limit, self.KEY, cost=count):
+            reset = self.limiter.get_window_stats(self.limit, self.KEY).reset_time
+            time.sleep(min(max(reset - time.time(), 0.05), self.MAX_POLL_SECONDS))
 
 
 def rate_limit():
@@ -68,6 +91,12 @@ def rate_limit():
     if "push_rate_limit" not in app.extensions:
         app.extensions["push_rate_limit"] = RateLimit(app.config)
     return app.extensions["push_rate_limit"]
+
+
+def batch_size():
+    """Messages per provider request: a full batch, or what the rate limit
+    allows in one window (a bigger batch would never get its permit)."""
+    return min(BATCH, current_app.config["PUSH_RATE_PER_MINUTE"])
 
 
 def backoff(attempt, retry_after=None):
@@ -139,14 +168,14 @@ def materialize(campaign, part):
             CampaignExclusion.add(campaign.id, excluded)
 
 
-def _due(part, now):
+def _due(part, now, size):
     """(delivery id, device id, user id) of the next batch to send."""
     return list(
         Delivery.select(Delivery.id, Delivery.device, Delivery.user)
         .where((Delivery.slice == part.id) & (Delivery.status == Delivery.PENDING)
                & (Delivery.next_attempt_at.is_null() | (Delivery.next_attempt_at <= now)))
         .order_by(Delivery.id)
-        .limit(BATCH)
+        .limit(size)
         .tuples()
     )
 
@@ -158,13 +187,18 @@ def _next_due(part):
     return None if row is None else (row.next_attempt_at or utcnow())
 
 
+def _status(campaign):
+    return Campaign.select(Campaign.status).where(Campaign.id == campaign.id).scalar()
+
+
 def send_pending(campaign, part, owner, lease):
     inline_wait = current_app.config["PUSH_INLINE_RETRY_MAX_SECONDS"]
+    size = batch_size()
     while True:
-        status = Campaign.select(Campaign.status).where(Campaign.id == campaign.id).scalar()
+        status = _status(campaign)
         if status != Campaign.SENDING:
             return Outcome("paused" if status == Campaign.PAUSED else "stopped")
-        due = _due(part, utcnow())
+        due = _due(part, utcnow(), size)
         if not due:
             when = _next_due(part)
             if when is None:
@@ -175,6 +209,15 @@ def send_pending(campaign, part, owner, lease):
             CampaignSlice.extend(part.id, owner, lease + delay)
             time.sleep(delay)
             continue
+        # The permit comes before the claim, so that nothing waits between
+        # a claim and its request: a withdrawal committed before the claim
+        # (which re-checks consent) always wins.
+        rate_limit().acquire(len(due))
+        if _status(campaign) != Campaign.SENDING:
+            continue
+        fault = provider_fault()
+        if fault is not None:
+            return pause(campaign, f"the push provider cannot send: {fault}")
         claimed = claim(campaign, due, owner)
         if claimed:
             if send_claimed(campaign, claimed) == "paused":
@@ -238,9 +281,26 @@ def send_claimed(campaign, claimed):
                 data=message_data(campaign, delivery.user_id, delivery.granted_at))
         for delivery in claimed
     ]
-    rate_limit().acquire(len(messages))
-    results = provider().send(messages)
+    try:
+        results = provider().send(messages)
+    except Exception as error:  # a provider fault, not the devices'
+        # Some messages may have gone out: at most once makes these unknown,
+        # and the pause keeps the rest of the audience from the same fate.
+        # The error's text is left out: it may quote a message, token included.
+        with write_transaction():
+            Delivery.update(status=Delivery.UNKNOWN, reason="provider_error", updated_at=utcnow()).where(
+                one_of(Delivery.id, [delivery.id for delivery in claimed])).execute()
+            pause(campaign, f"the push provider raised {type(error).__name__} while sending")
+        return "paused"
     return record(campaign, claimed, results)
+
+
+def pause(campaign, reason):
+    """Stop sending with a reason an operator can act on; resuming sends what is left."""
+    Campaign.update(status=Campaign.PAUSED, paused_reason=reason[:200]).where(
+        (Campaign.id == campaign.id) & (Campaign.status == Campaign.SENDING)).execute()
+    log.error("campaign %s paused: %s", campaign.id, reason)
+    return Outcome("paused")
 
 
 def _mark_sent(message_ids, now):
@@ -296,10 +356,7 @@ def record(campaign, claimed, results):
             # Not the devices' fault: put them back, unattempted, and pause.
             Delivery.update(status=Delivery.PENDING, claim_owner=None, attempts=Delivery.attempts - 1,
                             updated_at=now).where(one_of(Delivery.id, [d.id for d, _ in auth])).execute()
-            reason = f"push provider refused our credentials ({auth[0][1].code})"
-            Campaign.update(status=Campaign.PAUSED, paused_reason=reason[:200]).where(
-                (Campaign.id == campaign.id) & (Campaign.status == Campaign.SENDING)).execute()
-            log.error("campaign %s paused: %s", campaign.id, reason)
+            pause(campaign, f"push provider refused our credentials ({auth[0][1].code})")
             return "paused"
     return "ok"
 

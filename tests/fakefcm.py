@@ -24,6 +24,9 @@ violation), ``payload_too_large`` (400 without details), ``unavailable``
 ``Retry-After: server.retry_after_seconds`` unless the behaviour names its
 own, as in ``"quota:30"``.
 
+``server.token_reply = (status, content_type, body)`` makes the token
+endpoint answer that instead of a grant (a proxy's login page, say).
+
 Everything observed is recorded under a lock: ``requests`` is a list of
 ``(token, payload, status)`` per send, ``delivered`` a Counter of successful
 sends per token, ``token_requests`` the number of token grants and
@@ -192,6 +195,7 @@ class FakeFcmServer(ThreadingHTTPServer):
         self.project_id = project_id
         self.retry_after_seconds = 7
         self.send_delay = 0.0  # seconds each send waits before answering
+        self.token_reply = None  # (status, content type, body) in place of a grant
         self.script: dict[str, list[str]] = {}
         self.requests: list[tuple[str, dict, int]] = []
         self.request_times: list[tuple[str, float]] = []  # (token, time.monotonic()) per send
@@ -353,6 +357,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path == "/token" and self.server.token_reply is not None:
+            status, content_type, body = self.server.token_reply
+            self._reply_raw(status, content_type, body.encode())
+            return
         if self.path == "/token":
             form = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
             status, body = self.server.grant_token(form)
@@ -374,9 +382,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(404, _fcm_error(404, "NOT_FOUND", f"No route for {self.path}"))
 
     def _reply(self, status, body, headers=None):
-        data = json.dumps(body).encode()
+        self._reply_raw(status, "application/json; charset=UTF-8", json.dumps(body).encode(), headers)
+
+    def _reply_raw(self, status, content_type, data, headers=None):
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)

@@ -15,7 +15,7 @@ def test_healthz(client):
 
 
 def test_readyz_checks_the_database(client):
-    assert client.get("/readyz").json == {"status": "ok", "database": "ok"}
+    assert client.get("/readyz").json == {"status": "ok", "database": "ok", "push": "ok"}
 
 
 def test_readyz_is_503_in_the_envelope_when_the_database_is_gone(tmp_path):

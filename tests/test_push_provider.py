@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from config import ConfigError
 from push.providers import (
     AUTH_ERROR,
     DELIVERED,
@@ -303,10 +304,10 @@ def test_build_provider_fcm_defaults(credentials_file, monkeypatch):
 
 def test_build_provider_fcm_without_credentials(monkeypatch):
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-    with pytest.raises(ValueError, match="FCM_CREDENTIALS_FILE"):
+    with pytest.raises(ConfigError, match="FCM_CREDENTIALS_FILE"):
         build_provider({"PUSH_PROVIDER": "fcm"})
 
 
 def test_build_provider_refuses_unknown_names():
-    with pytest.raises(ValueError, match="PUSH_PROVIDER"):
+    with pytest.raises(ConfigError, match="PUSH_PROVIDER"):
         build_provider({"PUSH_PROVIDER": "apns"})
