@@ -82,7 +82,8 @@ def connect_database(url, pool_size):
     if scheme.startswith("sqlite"):
         return db_url.connect(
             url,
-            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 15000, "synchronous": "normal"},
+            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 15000, "synchronous": "normal",
+                     "secure_delete": 1},  # deleted rows are zeroed, not left in free pages (erasure)
             timeout=15,
             check_same_thread=False,
             returning_clause=True,
