@@ -27,6 +27,7 @@ def create_app(config=None):
         instance_relative_config=True,
     )
     load_config(app, overrides)
+    register_log_redaction(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -104,6 +105,12 @@ def open_connection():
 def close_connection(_exc):
     if not db.is_closed():
         db.close()
+
+
+def register_log_redaction(app):
+    import redaction
+
+    redaction.register(app)
 
 
 def register_extensions(app):
