@@ -30,12 +30,13 @@ def leave_traces(client):
     token = "residue-push-token:APA91b" + "Zq8" * 45
     response = client.put(f"/v1/devices/{device['id']}/push-token", json={"token": token}, headers=headers)
     assert response.status_code == 200, response.json
-    response = client.post(f"/v1/devices/{device['id']}/reports", json={"app_version": "3.12.1", "carrier": "ResidueReportCarrier-J2"},
-                           headers=headers)
+    response = client.post(f"/v1/devices/{device['id']}/reports", headers=headers,
+                           json={"app_version": "3.12.1", "carrier": "ResidueReportCarrier-J2"})
     assert response.status_code in (200, 201), response.json
     for minutes in (1, 2, 3):
         response = client.post(f"/v1/devices/{device['id']}/locations", headers=headers,
-                               json={"latitude": LATITUDE, "longitude": LONGITUDE, "captured_at": ago(minutes=minutes)})
+                               json={"latitude": LATITUDE, "longitude": LONGITUDE,
+                                     "captured_at": ago(minutes=minutes)})
         assert response.status_code == 201, response.json
         assert response.json["location"]["precision"] == "precise"
     texts = (email, email.lower(), "8613987654321", "residue-installation-5d1c", "ResidueModel-Q9",
