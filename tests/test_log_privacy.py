@@ -147,3 +147,16 @@ def test_worker_start_up_redacts_handlers_added_after_the_app(make_app):
     finally:
         logging.getLogger("huey").removeHandler(handler)
     assert "Unhandled exception in task for [email]" in stream.getvalue()
+
+
+def test_rate_limited_login_logs_no_email(make_app, caplog):
+    caplog.set_level(logging.DEBUG)
+    app = make_app(RATELIMIT_LOGIN_ACCOUNT="2 per minute")
+    client = app.test_client()
+    email = new_user(client, email=f"Limited-{uuid.uuid4().hex[:6]}@Example.org")["user"]["email"]
+    answers = [client.post("/v1/auth/login", json={"email": email, "password": "wrong password"}).status_code
+               for _ in range(3)]
+
+    assert answers[-1] == 429
+    assert "exceeded" in logged_text(caplog)  # Flask-Limiter logs the key, which names the account
+    assert leaked({"email": email}, logged_text(caplog)) == []
