@@ -27,6 +27,7 @@ def create_app(config=None):
         instance_relative_config=True,
     )
     load_config(app, overrides)
+    register_log_redaction(app)
     register_extensions(app)
     register_push_provider(app)
     register_blueprints(app)
@@ -83,7 +84,8 @@ def connect_database(url, pool_size):
     if scheme.startswith("sqlite"):
         return db_url.connect(
             url,
-            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 15000, "synchronous": "normal"},
+            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 15000, "synchronous": "normal",
+                     "secure_delete": 1},  # deleted rows are zeroed, not left in free pages (erasure)
             timeout=15,
             check_same_thread=False,
             returning_clause=True,
@@ -104,6 +106,12 @@ def open_connection():
 def close_connection(_exc):
     if not db.is_closed():
         db.close()
+
+
+def register_log_redaction(app):
+    import redaction
+
+    redaction.register(app)
 
 
 def register_extensions(app):

@@ -153,6 +153,22 @@ def handle_database_unavailable(error):
     )
 
 
+def handle_integrity_error(error):
+    """A unique or foreign key the request ran into that its own code did
+    not answer (a race, usually): the serial answer is a conflict. The
+    database's message is not logged: PostgreSQL's DETAIL quotes the
+    conflicting value, a push token or an email."""
+    log.warning("integrity error answered 409, request_id=%s, %s %s, constraint=%s", getattr(g, "request_id", None),
+                request.method, request.path, _constraint_name(error))
+    return error_response(409, "conflict", "The request conflicts with the current state; retry it or change it.")
+
+
+def _constraint_name(error):
+    """psycopg2 names the constraint; SQLite's message names only columns."""
+    driver_error = error.args[0] if error.args else None
+    return getattr(getattr(driver_error, "diag", None), "constraint_name", None)
+
+
 def handle_unexpected(error):
     request_id = getattr(g, "request_id", None)
     log.exception("unhandled error, request_id=%s, %s %s", request_id, request.method, request.path)
@@ -180,6 +196,7 @@ def register_error_handlers(app):
     app.after_request(expose_request_id)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(peewee.IntegrityError, handle_integrity_error)
     app.register_error_handler(peewee.OperationalError, handle_database_unavailable)
     app.register_error_handler(peewee.InterfaceError, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

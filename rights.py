@@ -1,20 +1,28 @@
 """The user's rights (policy section 5): see everything held about them in a
 portable form, correct it, and erase it."""
 import json
+import logging
 from datetime import date, datetime
+
+import tasks
 
 from consent import engine, ledger
 from consent.ledger import ChangeContext
 from errors import Conflict
 from models.account import AuthSession, User
-from models.base import utcnow, write_transaction
+from models.base import checkpoint_wal, is_postgres, utcnow, write_transaction
 from models.consent import Consent, ConsentSummary, GuardianConsent, LedgerEntry
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
-from models.push import Campaign, Delivery, forget_device_boundaries
+from models.push import Campaign, CampaignSlice, Delivery, forget_device_boundaries
 from security import revoke_all_sessions
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 PAGE = 2000
+# Every table erasure deletes from or updates.
+ERASED_MODELS = (LedgerEntry, Delivery, Campaign, CampaignSlice, PushToken, Location, DeviceReport, Device,
+                 GuardianConsent, ConsentSummary, Consent, AuthSession, User)
 
 
 def _plain(value):
@@ -127,7 +135,7 @@ def correct(user, changes, context):
 def erase(user):
     """Delete the user's personal data from every table in one transaction,
     revoke every token, and pseudonymise the user's ledger entries (the
-    chains still verify)."""
+    chains still verify); then scrub what the deletion left on disk."""
     with write_transaction():
         engine.lock_user(user)
         revoke_all_sessions(user, "erased")
@@ -146,6 +154,18 @@ def erase(user):
         Consent.delete().where(Consent.user == user).execute()
         AuthSession.delete().where(AuthSession.user == user).execute()
         User.delete().where(User.id == user.id).execute()
+    scrub_deleted_rows()
+
+
+def scrub_deleted_rows():
+    """Committed deletions still leave the old rows on disk: in SQLite's WAL
+    while another connection keeps it open, in PostgreSQL's dead tuples
+    until a VACUUM (README, "The user's rights")."""
+    if is_postgres():
+        tasks.vacuum_tables([model._meta.table_name for model in ERASED_MODELS])
+    elif not checkpoint_wal():
+        log.warning("WAL checkpoint after an erasure gave up: a reader held an older snapshot; "
+                    "the erased rows stay in the WAL until the next full checkpoint")
 
 
 def system_context():

@@ -5,6 +5,7 @@ from huey import crontab
 
 import reports
 from models import AuthSession
+from models.base import vacuum
 from worker import huey, task_context
 
 log = logging.getLogger(__name__)
@@ -24,3 +25,11 @@ def purge_expired_sessions():
     """Sessions whose refresh tokens can no longer be used."""
     with task_context():
         return AuthSession.purge_expired()
+
+
+@huey.task(retries=3, retry_delay=60)
+def vacuum_tables(table_names):
+    """After an erasure on PostgreSQL: the deleted rows stay as dead tuples
+    until a VACUUM, and autovacuum waits for many more of them."""
+    with task_context():
+        vacuum(table_names)

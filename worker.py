@@ -9,10 +9,17 @@ from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from huey.consumer import Consumer
 
+import redaction
 from extensions import db
 
 huey = Huey("mobile-backend", storage_class=MemoryStorage, utc=True)
 huey.flask_app = None
+
+
+@huey.on_startup()
+def redact_worker_logs():
+    """huey_consumer adds its log handler after the app is built."""
+    redaction.install()
 
 
 def configure_worker(app):

@@ -37,6 +37,28 @@ def write_transaction():
     return db.atomic("IMMEDIATE")
 
 
+def checkpoint_wal():
+    """SQLite: copy the WAL into the database file and truncate it to zero
+    bytes, so rows deleted since the last checkpoint leave no older copy in
+    the WAL. True when it completed; a reader on an older snapshot makes it
+    give up after the busy timeout."""
+    busy, _frames, _copied = db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return busy == 0
+
+
+def vacuum(table_names):
+    """PostgreSQL: VACUUM the tables now, with index cleanup forced (PostgreSQL
+    skips it when few rows died), so deleted rows and the index entries that
+    name them go at once. VACUUM refuses to run in a transaction; peewee's
+    connections are in autocommit between transactions. It is paced like
+    autovacuum (a manual VACUUM is not, by default) to spare live queries."""
+    db.execute_sql("SET vacuum_cost_delay = '2ms'")
+    try:
+        db.execute_sql("VACUUM (INDEX_CLEANUP ON) " + ", ".join(f'"{name}"' for name in table_names))
+    finally:
+        db.execute_sql("RESET vacuum_cost_delay")  # the connection goes back to the pool
+
+
 def one_of(field, values):
     """``field IN (values)``; on PostgreSQL ``field = ANY(array)``, one
     parameter where peewee would render one per value (hundreds in a batch)."""
