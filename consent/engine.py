@@ -671,7 +671,10 @@ def revoke_guardian_consent(user, context):
 
 def publish_policy(version, text, changed_permissions, admin):
     """Publish a policy version. Grants of the permissions it lists as
-    changed become stale until each user confirms them again."""
+    changed become stale until each user confirms them again; what the
+    stale grants of sensitive permissions covered goes at once (their
+    withdrawal effects run, in the same transaction), the rest waits unused
+    for ``lapse_stale_grants``."""
     unknown = sorted(set(changed_permissions) - set(catalogue.KEYS))
     if unknown:
         raise KeyError(unknown)
@@ -679,4 +682,64 @@ def publish_policy(version, text, changed_permissions, admin):
         policy = PolicyVersion.create(version=version, text=text, published_by=admin, published_at=utcnow())
         for key in sorted(set(changed_permissions)):
             PolicyChange.create(policy=policy, permission=key)
+        _forget_sensitive_stale_data(sorted(key for key in set(changed_permissions) if catalogue.get(key).sensitive))
     return policy
+
+
+def _forget_sensitive_stale_data(keys):
+    """Sensitive data (policy 1.2(2)) is not kept on a grant the user has not
+    confirmed under the policy in force: it is removed as on withdrawal."""
+    if not keys:
+        return
+    holders = Consent.select(Consent.user).where(Consent.permission.in_(keys) & (Consent.granted == True))  # noqa: E712
+    if is_postgres():
+        user_locks(User.id.in_(holders)).execute()
+    users = list(User.select().where(User.id.in_(holders)).order_by(User.id))
+    subjects = load_subjects(users)
+    for user in users:
+        decisions = decide_all(subjects[user.id])
+        for key in keys:
+            if decisions[key].reason == "stale_policy":
+                for effect in _withdrawal_effects[key]:
+                    effect(user, decisions)
+
+
+def _stale_since(key, cutoff):
+    """Grants of ``key`` that a policy published at or before ``cutoff`` made stale."""
+    changed = (
+        PolicyChange.select(PolicyChange.id).join(PolicyVersion)
+        .where((PolicyChange.permission == key) & (PolicyChange.policy > Consent.policy)
+               & (PolicyVersion.published_at <= cutoff))
+    )
+    return (Consent.permission == key) & (Consent.granted == True) & fn.EXISTS(changed)  # noqa: E712
+
+
+def lapse_stale_grants(grace, now=None):
+    """Withdraw every grant that has been stale for longer than ``grace`` (a
+    timedelta) without the user confirming it: a ``system`` ledger entry
+    with reason ``stale_policy``, and its withdrawal effects run, one user
+    per transaction. Returns how many grants lapsed."""
+    cutoff = (now or utcnow()) - grace
+    lapsing = defaultdict(set)
+    for key in catalogue.KEYS:
+        for row in Consent.select(Consent.user).where(_stale_since(key, cutoff)):
+            lapsing[row.user_id].add(key)
+    context = ChangeContext(source="system")
+    lapsed = 0
+    for user in User.select().where(User.id.in_(list(lapsing))).order_by(User.id):
+        with write_transaction():
+            lock_user(user)
+            subject = load_subjects([user])[user.id]
+            before = decide_all(subject)
+            keys = [key for key in catalogue.KEYS if key in lapsing[user.id] and before[key].reason == "stale_policy"]
+            if not keys:
+                continue
+            policy, now = PolicyVersion.current(), utcnow()
+            for key in keys:
+                Consent.update(granted=False, refused=False, policy=policy, updated_at=now).where(
+                    (Consent.user == user) & (Consent.permission == key)).execute()
+                ledger.append(user, key, False, policy.version, context, reason="stale_policy")
+            ConsentSummary.refresh([user.id])
+            _run_effects(user, before, decide_all(load_subjects([user])[user.id]), set(keys))
+            lapsed += len(keys)
+    return lapsed
