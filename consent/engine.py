@@ -726,7 +726,7 @@ def lapse_stale_grants(grace, now=None):
             lapsing[row.user_id].add(key)
     context = ChangeContext(source="system")
     lapsed = 0
-    for user in User.select().where(User.id.in_(list(lapsing))).order_by(User.id):
+    for user in list(User.select().where(User.id.in_(list(lapsing))).order_by(User.id)):
         with write_transaction():
             lock_user(user)
             subject = load_subjects([user])[user.id]
