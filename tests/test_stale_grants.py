@@ -124,3 +124,57 @@ def test_the_grace_period_is_configurable(make_app):
     publish(client, admin, "2", "device_info")
     assert "stale grants: 1 withdrawn" in runner.invoke(args=["purge"]).output
     assert Device.get_by_id(phone["id"]).model is None
+
+
+def test_a_location_written_while_the_policy_is_published_is_removed_too(app, client, admin):
+    """The publication waits for gated writes in flight (the user's consent
+    lock), so a point stored under the old terms cannot outlive it."""
+    import threading
+    import time
+
+    from consent import engine
+    from extensions import db
+    from models import User
+
+    person = new_user(client)
+    put_consents(client, person["headers"], location=True)
+    phone = add_device(client, person["headers"])
+    uid = person["user"]["id"]
+    written, release, errors = threading.Event(), threading.Event(), []
+
+    def write_location():
+        try:
+            with app.app_context(), db.connection_context():
+                user = User.get_by_id(uid)
+                with engine.consent_held(user):
+                    engine.require(user, "location")
+                    latitude, longitude, cell = geo.coarsen(31.23, 121.47)
+                    Location.insert(device=phone["id"], user=uid, latitude=latitude, longitude=longitude,
+                                    geohash=cell, precision="approximate", captured_at=utcnow(),
+                                    received_at=utcnow()).execute()
+                    written.set()
+                    release.wait(10)
+        except Exception as error:  # surfaced below
+            errors.append(repr(error))
+            written.set()
+
+    def publish_change():
+        try:
+            with app.app_context(), db.connection_context():
+                engine.publish_policy("2", "Location is used for delivery slots.", ["location"], None)
+        except Exception as error:  # surfaced below
+            errors.append(repr(error))
+
+    writer = threading.Thread(target=write_location)
+    writer.start()
+    assert written.wait(10)
+    publisher = threading.Thread(target=publish_change)
+    publisher.start()
+    time.sleep(1)
+    waited = publisher.is_alive()
+    release.set()
+    writer.join(10)
+    publisher.join(10)
+    assert errors == []
+    assert waited, "the publication did not wait for the write in flight"
+    assert not Location.select().where(Location.user == uid).exists()
