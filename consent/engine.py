@@ -694,14 +694,16 @@ def _forget_sensitive_stale_data(keys):
     holders = Consent.select(Consent.user).where(Consent.permission.in_(keys) & (Consent.granted == True))  # noqa: E712
     if is_postgres():
         user_locks(User.id.in_(holders)).execute()
-    users = list(User.select().where(User.id.in_(holders)).order_by(User.id))
-    subjects = load_subjects(users)
-    for user in users:
-        decisions = decide_all(subjects[user.id])
-        for key in keys:
-            if decisions[key].reason == "stale_policy":
-                for effect in _withdrawal_effects[key]:
-                    effect(user, decisions)
+    users = list(User.select(User.id, User.birth_date).where(User.id.in_(holders)).order_by(User.id))
+    for start in range(0, len(users), 1000):
+        chunk = users[start:start + 1000]
+        subjects = load_subjects(chunk)
+        for user in chunk:
+            decisions = decide_all(subjects[user.id])
+            for key in keys:
+                if decisions[key].reason == "stale_policy":
+                    for effect in _withdrawal_effects[key]:
+                        effect(user, decisions)
 
 
 def _stale_since(key, cutoff):
