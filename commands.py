@@ -72,13 +72,16 @@ def verify_ledger_command():
 @click.command("purge")
 @with_appcontext
 def purge_command():
-    """Delete locations and device reports past their retention."""
+    """Delete locations and device reports past their retention; withdraw
+    grants left stale past STALE_GRANT_GRACE_DAYS."""
     import reports
 
     with db.connection_context():
         counts = reports.purge_expired()
+        lapsed = reports.lapse_stale_grants()
     for name, count in counts.items():
         click.echo(f"{name}: {count} deleted")
+    click.echo(f"stale grants: {lapsed} withdrawn")
 
 
 def register(app):

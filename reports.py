@@ -294,6 +294,13 @@ def purge_expired(now=None, batch=5000):
     }
 
 
+def lapse_stale_grants(now=None):
+    """Withdraw grants left stale for more than ``STALE_GRANT_GRACE_DAYS``;
+    their withdrawal effects remove the data they covered."""
+    grace = timedelta(days=current_app.config["STALE_GRANT_GRACE_DAYS"])
+    return engine.lapse_stale_grants(grace, now)
+
+
 def _delete_older(model, column, cutoff, batch):
     """In batches, so that a large purge never holds long locks."""
     total = 0

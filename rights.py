@@ -112,7 +112,9 @@ def export(user):
 def correct(user, changes, context):
     """Correct email, phone or birth date. A birth-date change re-evaluates
     minor status at once: what stops being in effect is withdrawn with a
-    ``system`` ledger entry giving the reason."""
+    ``system`` ledger entry giving the reason, and a grant made while a rule
+    refused it stays out of effect (``reconfirm``), with a ``system`` entry
+    saying so."""
     with write_transaction():
         engine.lock_user(user)
         before = engine.decide_all(engine.load_subjects([user])[user.id])

@@ -1,7 +1,7 @@
 """Aggregate statistics that identify nobody (policy section 2.5): only
 devices whose user has ``usage_statistics`` and ``device_info`` in effect
-are counted, and groups smaller than ``STATS_MIN_GROUP_SIZE`` are folded
-into ``suppressed``."""
+are counted, and groups of fewer than ``STATS_MIN_GROUP_SIZE`` distinct
+users are folded into ``suppressed``."""
 from flask import current_app
 from peewee import fn
 
@@ -14,16 +14,21 @@ DIMENSIONS = ("model", "os_name", "os_version", "carrier", "platform", "app_vers
 
 
 def device_counts(by):
+    """Devices per value of ``by``. A group is published only when its
+    devices belong to at least ``STATS_MIN_GROUP_SIZE`` distinct users: one
+    person's ten phones of a rare model are one person, not a crowd."""
     column = getattr(Device, by)
     sql = engine.SqlSubject()
     counted = engine.statistics_sql(sql)
-    query = sql.join(Device.select(column.alias("value"), fn.COUNT(Device.id).alias("n"))
+    query = sql.join(Device.select(column.alias("value"), fn.COUNT(Device.id).alias("devices"),
+                                   fn.COUNT(Device.user.distinct()).alias("users"))
                      .join(User, on=(Device.user == User.id)))
-    counts = {row["value"]: row["n"] for row in query.where(counted).group_by(column).dicts()}
+    rows = list(query.where(counted).group_by(column).dicts())
     minimum = current_app.config["STATS_MIN_GROUP_SIZE"]
-    groups = sorted(({"value": value, "count": n} for value, n in counts.items() if n >= minimum),
+    published = [row for row in rows if row["users"] >= minimum]
+    groups = sorted(({"value": row["value"], "count": row["devices"]} for row in published),
                     key=lambda group: (-group["count"], str(group["value"])))
-    suppressed = sum(n for n in counts.values() if n < minimum)
+    suppressed = sum(row["devices"] for row in rows if row["users"] < minimum)
     return {"by": by, "groups": groups, "suppressed": suppressed}
 
 

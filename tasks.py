@@ -20,6 +20,15 @@ def purge_retention():
     return counts
 
 
+@huey.periodic_task(crontab(minute="17", hour="*"))
+def lapse_stale_grants():
+    """Withdraw grants left stale past STALE_GRANT_GRACE_DAYS."""
+    with task_context():
+        lapsed = reports.lapse_stale_grants()
+    log.info("stale grants withdrawn: %d", lapsed)
+    return lapsed
+
+
 @huey.periodic_task(crontab(minute="37", hour="3"))
 def purge_expired_sessions():
     """Sessions whose refresh tokens can no longer be used."""

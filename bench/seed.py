@@ -68,7 +68,7 @@ def _chunk(cursor, rng, size, offset, now, today, all_consent):
         for key, share in PERMISSION_SHARE.items():
             granted = all_consent is not None and key in all_consent or rng.random() < share
             if granted or rng.random() < 0.2:
-                consents.append((user_id, key, granted, 1, now))
+                consents.append((user_id, key, granted, 1, now, False))
                 chosen[key] = granted
             if key == "location" and granted:
                 lat, lon = rng.choice(CITIES)
@@ -77,7 +77,7 @@ def _chunk(cursor, rng, size, offset, now, today, all_consent):
                                   now - timedelta(minutes=rng.randrange(0, 60 * 24 * 30)), now))
         if chosen:  # consent_summary is consent pivoted per user (models.consent.ConsentSummary)
             summaries.append((user_id, *[v for key in PERMISSION_SHARE
-                                         for v in ((chosen[key], 1) if key in chosen else (None, None))]))
+                                         for v in ((chosen[key], 1, False) if key in chosen else (None, None, None))]))
     copy(cursor, "user", ["id", "email", "email_normalized", "password_hash", "role", "birth_date", "ledger_subject",
                           "created_at"], users)
     copy(cursor, "guardian_consent", ["id", "user_id", "guardian_name", "relationship", "evidence_ref",
@@ -87,8 +87,8 @@ def _chunk(cursor, rng, size, offset, now, today, all_consent):
                             "created_at", "last_seen_at"], devices)
     copy(cursor, "push_token", ["device_id", "token", "provider", "notifications_enabled", "created_at",
                                 "updated_at"], tokens)
-    copy(cursor, "consent", ["user_id", "permission", "granted", "policy_id", "updated_at"], consents)
+    copy(cursor, "consent", ["user_id", "permission", "granted", "policy_id", "updated_at", "refused"], consents)
     copy(cursor, "consent_summary", ["user_id", *[f"{key}_{column}" for key in PERMISSION_SHARE
-                                                  for column in ("granted", "policy")]], summaries)
+                                                  for column in ("granted", "policy", "refused")]], summaries)
     copy(cursor, "location", ["device_id", "user_id", "latitude", "longitude", "geohash", "precision", "captured_at",
                               "received_at"], locations)

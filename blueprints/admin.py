@@ -104,13 +104,13 @@ class DeviceStatsArgs(StrictSchema):
 
 class GroupSchema(Schema):
     value = fields.String(allow_none=True)
-    count = fields.Integer()
+    count = fields.Integer(metadata={"description": "Devices; the group has at least STATS_MIN_GROUP_SIZE users"})
 
 
 class DeviceStatsSchema(Schema):
     by = fields.String()
     groups = fields.List(fields.Nested(GroupSchema))
-    suppressed = fields.Integer(metadata={"description": "Devices in groups smaller than STATS_MIN_GROUP_SIZE"})
+    suppressed = fields.Integer(metadata={"description": "Devices in groups of fewer than STATS_MIN_GROUP_SIZE users"})
 
 
 class ConsentTallySchema(Schema):

@@ -44,7 +44,8 @@ class ConsentStatusSchema(Schema):
     effective = fields.Boolean(metadata={"description": "Whether the permission is in effect now"})
     reason = fields.String(allow_none=True, metadata={
         "description": "Why not in effect: not_asked, withdrawn, stale_policy, guardian_required, "
-                       "not_for_minors, requires:<key>"})
+                       "not_for_minors, reconfirm (granted while a rule refused it: grant again), "
+                       "requires:<key>"})
     policy_version = fields.String(allow_none=True, metadata={"description": "Version the choice was made under"})
     updated_at = UtcDateTime(allow_none=True)
 

@@ -21,6 +21,12 @@ SOURCES = ("app", "web", "unsubscribe_link", "guardian", "admin", "system")
 # Stopping to be in effect for these reasons is a withdrawal in all but name;
 # a stale grant is only waiting for the user to confirm it again.
 WITHDRAWING_REASONS = ("withdrawn", "not_for_minors", "guardian_required")
+# A grant made while one of these refused it was never valid consent
+# (policy section 7): it is marked ``refused`` and no later change of fact
+# (a corrected birth date, a birthday) puts it in effect; the user grants again.
+REFUSING_REASONS = ("not_for_minors", "guardian_required")
+# Reasons that granting again (the same choice) clears, so such a PUT is written.
+CONFIRM_AGAIN_REASONS = ("stale_policy", "reconfirm")
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,7 @@ class State:
     policy_version: str
     updated_at: object
     changed_in: int = None  # newest policy version listing the permission as changed
+    refused: bool = False  # granted while a rule refused it (REFUSING_REASONS)
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,19 @@ class GuardianOnRecord(Rule):
         return ~sql.minor | sql.guardian
 
 
+class Reconfirmed(Rule):
+    """A grant made while a rule refused it takes effect only once the user
+    grants again after the rule stopped refusing it (policy section 7)."""
+
+    reason = "reconfirm"
+
+    def holds(self, permission, state, subject, today):
+        return not state.refused
+
+    def holds_sql(self, permission, sql):
+        return sql.refused(permission.key) == False  # noqa: E712  (SQL, not Python)
+
+
 class Requires(Rule):
     """A permission that builds on another (precise on approximate location)."""
 
@@ -167,7 +187,7 @@ class Requires(Rule):
         return effective_sql(self.required, sql)
 
 
-RULES = (Asked(), Granted(), Current(), OpenToMinors(), GuardianOnRecord(),
+RULES = (Asked(), Granted(), Current(), OpenToMinors(), GuardianOnRecord(), Reconfirmed(),
          *[Requires(key) for key in sorted({r for p in catalogue.PERMISSIONS for r in p.requires})])
 
 
@@ -202,6 +222,10 @@ class SqlSubject:
     def policy(self, key):
         self.used = True
         return ConsentSummary.policy(key)
+
+    def refused(self, key):
+        self.used = True
+        return ConsentSummary.refused(key)
 
     @staticmethod
     def changed_in(key):
@@ -270,6 +294,7 @@ def _state_rows(user_ids, lock=None):
             Consent.granted,
             Consent.policy.alias("policy_id"),
             Consent.updated_at,
+            Consent.refused,
             PolicyVersion.version.alias("policy_version"),
             changed_in.alias("changed_in"),
             guardian.alias("guardians"),
@@ -297,7 +322,7 @@ def load_subjects(users, lock=None):
             if row["permission"] is not None:
                 states[row["user_id"]][row["permission"]] = State(
                     bool(row["granted"]), row["policy_id"], row["policy_version"], row["updated_at"],
-                    row["changed_in"])
+                    row["changed_in"], bool(row["refused"]))
             if row["guardians"]:
                 guardians.add(row["user_id"])
     return {
@@ -499,23 +524,26 @@ def _apply(user, changes, context, today=None):
     before_subject = load_subjects([user])[user.id]
     before = decide_all(before_subject, today)
     withdrawn, written = set(), False
+    refusals = _refusals(before_subject, changes, policy, today)
     for key in catalogue.KEYS:
         if key not in changes:
             continue
         value = bool(changes[key])
         state = before_subject.states.get(key)
-        if state is not None and state.granted == value and before[key].reason != "stale_policy":
+        if state is not None and state.granted == value and before[key].reason not in CONFIRM_AGAIN_REASONS:
             continue  # already so: nothing to record
-        now = utcnow()
+        now, refused = utcnow(), refusals.get(key)
         (
-            Consent.insert(user=user, permission=key, granted=value, policy=policy, updated_at=now)
+            Consent.insert(user=user, permission=key, granted=value, policy=policy, updated_at=now,
+                           refused=refused is not None)
             .on_conflict(
                 conflict_target=[Consent.user, Consent.permission],
-                update={Consent.granted: value, Consent.policy: policy, Consent.updated_at: now},
+                update={Consent.granted: value, Consent.policy: policy, Consent.updated_at: now,
+                        Consent.refused: refused is not None},
             )
             .execute()
         )
-        ledger.append(user, key, value, policy.version, context)
+        ledger.append(user, key, value, policy.version, context, reason=refused)
         written = True
         if state is not None and state.granted and not value:
             withdrawn.add(key)
@@ -524,6 +552,20 @@ def _apply(user, changes, context, today=None):
     after = decide_all(load_subjects([user])[user.id], today)
     _run_effects(user, before, after, withdrawn)
     return after
+
+
+def _refusals(subject, changes, policy, today=None):
+    """``{key: reason}`` for the grants of ``changes`` that a rule refuses
+    (REFUSING_REASONS) as they are made: they are stored, but marked."""
+    made = {key: State(bool(value), policy.id, policy.version, None) for key, value in changes.items()}
+    after = Subject(birth_date=subject.birth_date, guardian_consent=subject.guardian_consent,
+                    states={**(subject.states or {}), **made})
+    refusals = {}
+    for key, value in changes.items():
+        reason = decide(key, after, today).reason
+        if value and reason in REFUSING_REASONS:
+            refusals[key] = reason
+    return refusals
 
 
 def set_consents(user, changes, context):
@@ -575,7 +617,10 @@ def reevaluate(user, context, before):
     """After a fact about the user changed (birth date, guardian consent),
     withdraw every grant that stopped being in effect: its state becomes
     withdrawn, a ledger entry records the reason, and its withdrawal effects
-    run. Runs inside the caller's transaction, under ``lock_user``."""
+    run. A grant a rule refused when it was made and that no rule refuses
+    any more stays out of effect; a ledger entry records that it now waits
+    for the user's ``reconfirm``. Runs inside the caller's transaction,
+    under ``lock_user``."""
     subject = load_subjects([user])[user.id]
     after = decide_all(subject)
     stopped = [
@@ -584,6 +629,10 @@ def reevaluate(user, context, before):
     ]
     policy = PolicyVersion.current()
     now = utcnow()
+    for key in catalogue.KEYS:
+        if after[key].reason == "reconfirm" and before[key].reason != "reconfirm":
+            # The user's choice stands (the entry repeats it), but not in effect.
+            ledger.append(user, key, True, policy.version, context, reason="reconfirm")
     for key in stopped:
         Consent.update(granted=False, policy=policy, updated_at=now).where(
             (Consent.user == user) & (Consent.permission == key)
@@ -613,8 +662,24 @@ def record_guardian_consent(user, guardian_name, relationship, evidence_ref, adm
             recorded_at=utcnow(),
         )
         ledger.append(user, catalogue.GUARDIAN_CONSENT, True, PolicyVersion.current().version, context)
+        if is_minor(user.birth_date):
+            _complete_with_guardian(user)
     _forget(user)
     return record
+
+
+def _complete_with_guardian(user):
+    """A minor's grants that waited only for a guardian's consent are made
+    valid by it (policy section 7): it is the consent they lacked. Grants of
+    permissions closed to minors stay marked."""
+    open_to_minors = [p.key for p in catalogue.PERMISSIONS if p.minors_allowed]
+    completed = (
+        Consent.update(refused=False)
+        .where((Consent.user == user) & (Consent.refused == True) & Consent.permission.in_(open_to_minors))  # noqa: E712
+        .execute()
+    )
+    if completed:
+        ConsentSummary.refresh([user.id])
 
 
 def revoke_guardian_consent(user, context):
@@ -636,7 +701,10 @@ def revoke_guardian_consent(user, context):
 
 def publish_policy(version, text, changed_permissions, admin):
     """Publish a policy version. Grants of the permissions it lists as
-    changed become stale until each user confirms them again."""
+    changed become stale until each user confirms them again; what the
+    stale grants of sensitive permissions covered goes at once (their
+    withdrawal effects run, in the same transaction), the rest waits unused
+    for ``lapse_stale_grants``."""
     unknown = sorted(set(changed_permissions) - set(catalogue.KEYS))
     if unknown:
         raise KeyError(unknown)
@@ -644,4 +712,66 @@ def publish_policy(version, text, changed_permissions, admin):
         policy = PolicyVersion.create(version=version, text=text, published_by=admin, published_at=utcnow())
         for key in sorted(set(changed_permissions)):
             PolicyChange.create(policy=policy, permission=key)
+        _forget_sensitive_stale_data(sorted(key for key in set(changed_permissions) if catalogue.get(key).sensitive))
     return policy
+
+
+def _forget_sensitive_stale_data(keys):
+    """Sensitive data (policy 1.2(2)) is not kept on a grant the user has not
+    confirmed under the policy in force: it is removed as on withdrawal."""
+    if not keys:
+        return
+    holders = Consent.select(Consent.user).where(Consent.permission.in_(keys) & (Consent.granted == True))  # noqa: E712
+    if is_postgres():
+        user_locks(User.id.in_(holders)).execute()
+    users = list(User.select(User.id, User.birth_date).where(User.id.in_(holders)).order_by(User.id))
+    for start in range(0, len(users), 1000):
+        chunk = users[start:start + 1000]
+        subjects = load_subjects(chunk)
+        for user in chunk:
+            decisions = decide_all(subjects[user.id])
+            for key in keys:
+                if decisions[key].reason == "stale_policy":
+                    for effect in _withdrawal_effects[key]:
+                        effect(user, decisions)
+
+
+def _stale_since(key, cutoff):
+    """Grants of ``key`` that a policy published at or before ``cutoff`` made stale."""
+    changed = (
+        PolicyChange.select(PolicyChange.id).join(PolicyVersion)
+        .where((PolicyChange.permission == key) & (PolicyChange.policy > Consent.policy)
+               & (PolicyVersion.published_at <= cutoff))
+    )
+    return (Consent.permission == key) & (Consent.granted == True) & fn.EXISTS(changed)  # noqa: E712
+
+
+def lapse_stale_grants(grace, now=None):
+    """Withdraw every grant that has been stale for longer than ``grace`` (a
+    timedelta) without the user confirming it: a ``system`` ledger entry
+    with reason ``stale_policy``, and its withdrawal effects run, one user
+    per transaction. Returns how many grants lapsed."""
+    cutoff = (now or utcnow()) - grace
+    lapsing = defaultdict(set)
+    for key in catalogue.KEYS:
+        for row in Consent.select(Consent.user).where(_stale_since(key, cutoff)):
+            lapsing[row.user_id].add(key)
+    context = ChangeContext(source="system")
+    lapsed = 0
+    for user in list(User.select().where(User.id.in_(list(lapsing))).order_by(User.id)):
+        with write_transaction():
+            lock_user(user)
+            subject = load_subjects([user])[user.id]
+            before = decide_all(subject)
+            keys = [key for key in catalogue.KEYS if key in lapsing[user.id] and before[key].reason == "stale_policy"]
+            if not keys:
+                continue
+            policy, now = PolicyVersion.current(), utcnow()
+            for key in keys:
+                Consent.update(granted=False, refused=False, policy=policy, updated_at=now).where(
+                    (Consent.user == user) & (Consent.permission == key)).execute()
+                ledger.append(user, key, False, policy.version, context, reason="stale_policy")
+            ConsentSummary.refresh([user.id])
+            _run_effects(user, before, decide_all(load_subjects([user])[user.id]), set(keys))
+            lapsed += len(keys)
+    return lapsed

@@ -58,6 +58,9 @@ class Consent(BaseModel):
     granted = BooleanField()
     policy = ForeignKeyField(PolicyVersion, on_delete="RESTRICT")
     updated_at = DateTimeField(default=utcnow)
+    # Granted while a rule refused it (engine.REFUSING_REASONS): never valid
+    # consent, so it stays out of effect until the user grants again.
+    refused = BooleanField(default=False)
 
     class Meta:
         table_name = "consent"
@@ -73,7 +76,7 @@ class Consent(BaseModel):
 
 class ConsentSummary(BaseModel):
     """``consent`` pivoted: one row per user who chose anything, with each
-    permission's ``<key>_granted`` and ``<key>_policy`` side by side, so that
+    permission's ``<key>_granted``, ``<key>_policy`` and ``<key>_refused`` side by side, so that
     an audience of a million users joins one row per user rather than one
     ``consent`` row per permission (four joins were most of a preview's time).
     Never written on its own: ``refresh`` rebuilds a user's row from
@@ -93,6 +96,10 @@ class ConsentSummary(BaseModel):
         return getattr(cls, f"{key}_policy")
 
     @classmethod
+    def refused(cls, key):
+        return getattr(cls, f"{key}_refused")
+
+    @classmethod
     def pivot(cls):
         """``consent`` grouped by user into the summary's columns."""
         columns = [Consent.user]
@@ -100,6 +107,7 @@ class ConsentSummary(BaseModel):
             picked = Consent.permission == key
             columns.append(fn.MAX(Case(None, [(picked, Case(None, [(Consent.granted, 1)], 0))])) == 1)
             columns.append(fn.MAX(Case(None, [(picked, Consent.policy)])))
+            columns.append(fn.MAX(Case(None, [(picked, Case(None, [(Consent.refused, 1)], 0))])) == 1)
         return Consent.select(*columns).group_by(Consent.user)
 
     @classmethod
@@ -111,12 +119,13 @@ class ConsentSummary(BaseModel):
 
     @classmethod
     def columns(cls):
-        return [cls.user, *[field for key in KEYS for field in (cls.granted(key), cls.policy(key))]]
+        return [cls.user, *[field for key in KEYS for field in (cls.granted(key), cls.policy(key), cls.refused(key))]]
 
 
 for _key in KEYS:
     ConsentSummary._meta.add_field(f"{_key}_granted", BooleanField(null=True))
     ConsentSummary._meta.add_field(f"{_key}_policy", IntegerField(null=True))
+    ConsentSummary._meta.add_field(f"{_key}_refused", BooleanField(null=True))
 
 
 class GuardianConsent(BaseModel):

@@ -32,9 +32,10 @@ def assert_summary_follows_consent():
 
     expected = {}
     for row in Consent.select():
-        expected.setdefault(str(row.user_id), {})[row.permission] = (row.granted, row.policy_id)
+        expected.setdefault(str(row.user_id), {})[row.permission] = (row.granted, row.policy_id, row.refused)
     actual = {}
     for row in ConsentSummary.select():
-        choices = {key: (getattr(row, f"{key}_granted"), getattr(row, f"{key}_policy")) for key in KEYS}
-        actual[str(row.user_id)] = {key: value for key, value in choices.items() if value != (None, None)}
+        choices = {key: (getattr(row, f"{key}_granted"), getattr(row, f"{key}_policy"), getattr(row, f"{key}_refused"))
+                   for key in KEYS}
+        actual[str(row.user_id)] = {key: value for key, value in choices.items() if value != (None, None, None)}
     assert actual == expected

@@ -85,3 +85,22 @@ def test_minor_means_under_18_on_the_day(birth, today, minor):
 
 def test_adulthood_cutoff_on_leap_day():
     assert adulthood_cutoff(date(2024, 2, 29)) == date(2006, 2, 28)
+
+
+@pytest.mark.parametrize("age,guardian,reason", [
+    ("minor", False, "not_for_minors"),  # the rule that refused it still does
+    ("adult", False, "reconfirm"),       # a corrected birth date or a birthday does not revive it
+    ("unknown", False, "reconfirm"),
+])
+def test_a_grant_made_while_refused_waits_for_reconfirm(age, guardian, reason):
+    refused = State(granted=True, policy_id=2, policy_version="2", updated_at=None, changed_in=2, refused=True)
+    birth = {"adult": ADULT, "minor": MINOR, "unknown": None}[age]
+    subject = Subject(birth_date=birth, guardian_consent=guardian, states={"marketing_push": refused})
+    assert decide("marketing_push", subject, TODAY) == Decision(False, reason)
+
+
+def test_a_refused_grant_made_at_17_waits_for_reconfirm_after_the_18th_birthday():
+    refused = State(granted=True, policy_id=2, policy_version="2", updated_at=None, changed_in=2, refused=True)
+    subject = Subject(birth_date=date(2008, 6, 15), states={"marketing_push": refused})
+    assert decide("marketing_push", subject, date(2026, 6, 14)).reason == "not_for_minors"
+    assert decide("marketing_push", subject, date(2026, 6, 15)).reason == "reconfirm"

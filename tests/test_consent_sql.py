@@ -14,7 +14,9 @@ from models.base import utcnow
 TODAY = date.today()
 BIRTH = st.sampled_from([None, TODAY - timedelta(days=365 * 30), TODAY - timedelta(days=365 * 15),
                          TODAY.replace(year=TODAY.year - 18)])
-CHOICE = st.sampled_from([None, (True, "old"), (True, "new"), (False, "new")])
+# (granted, made under, refused: granted while a rule refused it)
+CHOICE = st.sampled_from([None, (True, "old", False), (True, "new", False), (False, "new", False),
+                          (True, "new", True), (True, "old", True)])
 PERSON = st.tuples(BIRTH, st.booleans(), st.fixed_dictionaries({key: CHOICE for key in catalogue.KEYS}))
 
 
@@ -34,8 +36,8 @@ def test_sql_and_python_forms_agree(app, people, changed):
                 GuardianConsent.create(user=user, guardian_name="g", relationship="r", evidence_ref="e")
             for key, choice in choices.items():
                 if choice is not None:
-                    granted, made_under = choice
-                    Consent.create(user=user, permission=key, granted=granted,
+                    granted, made_under, refused = choice
+                    Consent.create(user=user, permission=key, granted=granted, refused=refused,
                                    policy=first if made_under == "old" else second)
             users.append(user)
         ConsentSummary.refresh([u.id for u in users])  # what every write through the engine does

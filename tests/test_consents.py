@@ -126,6 +126,25 @@ def test_minor_needs_guardian_and_never_gets_marketing(client, admin):
     assert consents["marketing_push"]["reason"] == "not_for_minors"
 
 
+def test_a_guardians_consent_completes_only_the_grants_that_waited_for_it(client, admin):
+    minor = new_user(client, birth_date=years_ago(15).isoformat())
+    uid = minor["user"]["id"]
+    put_consents(client, minor["headers"], location=True, marketing_push=True)
+
+    def refused():
+        return {c.permission: c.refused for c in Consent.select().where(Consent.user == uid)}
+
+    assert refused() == {"location": True, "marketing_push": True}
+    client.post(f"/v1/admin/users/{uid}/guardian-consent", headers=admin["headers"], json={
+        "guardian_name": "G", "relationship": "mother", "evidence_ref": "ref-2"})
+    assert refused() == {"location": False, "marketing_push": True}
+    assert_summary_follows_consent()
+    client.patch("/v1/me", json={"birth_date": years_ago(20).isoformat()}, headers=minor["headers"])
+    consents = client.get("/v1/me/consents", headers=minor["headers"]).json["consents"]
+    assert consents["location"]["effective"] is True
+    assert (consents["marketing_push"]["effective"], consents["marketing_push"]["reason"]) == (False, "reconfirm")
+
+
 def test_revoking_guardian_consent_withdraws_what_depended_on_it(client, admin):
     minor = new_user(client, birth_date=years_ago(16).isoformat())
     uid = minor["user"]["id"]

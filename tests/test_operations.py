@@ -4,7 +4,7 @@ import pytest
 from app import create_app
 from extensions import db
 from models import User
-from models.schema import pending_migrations
+from models.schema import migration_runner, pending_migrations
 from tests.conftest import PASSWORD, base_config
 
 
@@ -108,23 +108,54 @@ def test_create_admin_refuses_a_short_password(runner):
     assert User.select().count() == 0
 
 
-def test_consent_summary_migration_fills_from_existing_consents(client):
-    """Migration 0008 builds the summary from the ``consent`` rows already there."""
+def load_migration(name):
     import importlib.util
     import os
 
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"migration_{name}", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return migration
+
+
+def test_consent_summary_migration_fills_from_existing_consents(client):
+    """Migration 0008 builds the summary from the ``consent`` rows already there."""
     from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents
 
     for n in range(3):
         person = new_user(client)
         put_consents(client, person["headers"], location=bool(n % 2), marketing_push=True, device_info=n == 2)
-    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations", "0008_consent_summary.py")
-    spec = importlib.util.spec_from_file_location("migration_0008", path)
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
+    summary, refused = load_migration("0008_consent_summary"), load_migration("0010_refused_grants")
     with db.connection_context():
-        migration.down(None, db.obj)
-        migration.up(None, db.obj)
+        migrator = migration_runner().migrator
+        refused.down(migrator, db.obj)
+        summary.down(migrator, db.obj)
+        summary.up(migrator, db.obj)
+        refused.up(migrator, db.obj)
         from models import ConsentSummary
         assert ConsentSummary.select().count() == 3
+        assert_summary_follows_consent()
+
+
+def test_refused_grants_migration_marks_what_current_minors_hold_without_effect(client, admin):
+    from models import Consent
+    from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents, years_ago
+
+    minor = new_user(client, birth_date=years_ago(15).isoformat())
+    put_consents(client, minor["headers"], location=True, marketing_push=True, device_info=False)
+    guarded = new_user(client, birth_date=years_ago(16).isoformat())
+    client.post(f"/v1/admin/users/{guarded['user']['id']}/guardian-consent", headers=admin["headers"],
+                json={"guardian_name": "G", "relationship": "father", "evidence_ref": "ref"})
+    put_consents(client, guarded["headers"], location=True, partner_sharing=True)
+    adult = new_user(client, birth_date=years_ago(30).isoformat())
+    put_consents(client, adult["headers"], location=True, marketing_push=True)
+    migration = load_migration("0010_refused_grants")
+    with db.connection_context():
+        migrator = migration_runner().migrator
+        migration.down(migrator, db.obj)
+        migration.up(migrator, db.obj)
+        marked = {(str(c.user_id), c.permission) for c in Consent.select().where(Consent.refused == True)}  # noqa: E712
+        assert marked == {(minor["user"]["id"], "location"), (minor["user"]["id"], "marketing_push"),
+                          (guarded["user"]["id"], "partner_sharing")}
         assert_summary_follows_consent()

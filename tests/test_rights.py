@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from extensions import db
-from models import Delivery, Device, DeviceReport, LedgerEntry, Location, User
+from models import Consent, Delivery, Device, DeviceReport, LedgerEntry, Location, User
 from models.base import utcnow
 from tests.conftest import bearer
 from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents, years_ago
@@ -139,6 +139,60 @@ def test_birth_date_correction_to_a_minor_stops_marketing_at_once(client, admin)
     sent_to = [m.token for m in client.application.extensions["push_provider"].sent]
     assert sent_to == [other["token"]]
     assert not Delivery.select().where((Delivery.user == person["user_id"]) & (Delivery.status == "sent")).exists()
+
+
+def test_birth_date_correction_to_an_adult_leaves_a_minors_refused_grants_waiting_for_reconfirm(client, admin,
+                                                                                              runner):
+    refused = ("marketing_push", "precise_location", "partner_sharing")
+    person = member(client, {key: True for key in (*refused, "location")}, birth_date=years_ago(15).isoformat(),
+                    guardian_by=admin)
+    uid, headers = person["user_id"], person["session"]["headers"]
+    campaign = create_campaign(client, admin)
+    response = client.patch("/v1/me", json={"birth_date": years_ago(30).isoformat()}, headers=headers)
+    assert response.status_code == 200 and response.json["stopped"] == []
+
+    rows = {c.permission: (c.granted, c.refused) for c in Consent.select().where(Consent.user == uid)}
+    assert rows == {**{key: (True, True) for key in refused}, "location": (True, False), "service_push": (True, False)}
+    assert_summary_follows_consent()
+    consents = client.get("/v1/me/consents", headers=headers).json["consents"]
+    assert {key: (consents[key]["effective"], consents[key]["reason"]) for key in refused} == {
+        key: (False, "reconfirm") for key in refused}
+    assert consents["location"]["effective"] is True
+    system = LedgerEntry.select().where((LedgerEntry.user == uid) & (LedgerEntry.source == "system"))
+    assert {(e.permission, e.granted, e.reason) for e in system} == {(key, True, "reconfirm") for key in refused}
+    preview = client.get(f"/v1/admin/campaigns/{campaign['id']}/audience", headers=admin["headers"]).json
+    assert preview["eligible"] == 0 and preview["excluded"] == {"marketing_push:reconfirm": 1}
+    result = runner.invoke(args=["verify-ledger"])
+    assert result.exit_code == 0, result.output
+
+    consents = put_consents(client, headers, marketing_push=True)
+    assert (consents["marketing_push"]["effective"], consents["marketing_push"]["reason"]) == (True, None)
+    assert Consent.get((Consent.user == uid) & (Consent.permission == "marketing_push")).refused is False
+    last = LedgerEntry.select().where(LedgerEntry.user == uid).order_by(LedgerEntry.seq.desc()).first()
+    assert (last.permission, last.granted, last.source, last.reason) == ("marketing_push", True, "app", None)
+    assert_summary_follows_consent()
+    preview = client.get(f"/v1/admin/campaigns/{campaign['id']}/audience", headers=admin["headers"]).json
+    assert preview["eligible"] == 1
+
+
+def test_a_grant_waiting_for_a_guardian_is_not_revived_by_a_correction_to_an_adult(client):
+    minor = new_user(client, birth_date=years_ago(15).isoformat())
+    uid = minor["user"]["id"]
+    consents = put_consents(client, minor["headers"], location=True, service_push=True)
+    assert consents["location"]["reason"] == "guardian_required"
+    grants = LedgerEntry.select().where((LedgerEntry.user == uid) & (LedgerEntry.source == "app"))
+    assert {(e.permission, e.granted, e.reason) for e in grants} == {
+        ("location", True, "guardian_required"), ("service_push", True, "guardian_required")}
+    assert client.patch("/v1/me", json={"birth_date": years_ago(40).isoformat()},
+                        headers=minor["headers"]).status_code == 200
+    consents = client.get("/v1/me/consents", headers=minor["headers"]).json["consents"]
+    assert (consents["location"]["effective"], consents["location"]["reason"]) == (False, "reconfirm")
+    assert client.post(f"/v1/devices/{add_device(client, minor['headers'])['id']}/locations",
+                       json=point(31.23, 121.47), headers=minor["headers"]).status_code == 403
+    assert not Location.select().where(Location.user == uid).exists()
+    system = LedgerEntry.select().where((LedgerEntry.user == uid) & (LedgerEntry.source == "system"))
+    assert {(e.permission, e.granted, e.reason) for e in system} == {
+        ("location", True, "reconfirm"), ("service_push", True, "reconfirm")}
 
 
 def test_profile_correction(client, user):

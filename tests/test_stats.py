@@ -4,16 +4,17 @@ from models.base import utcnow
 from tests.consent_helpers import new_user
 
 
-def population(client, model, count, consents):
-    """``count`` users, each with one device of ``model`` and ``consents`` granted (written directly)."""
+def population(client, model, count, consents, devices_each=1):
+    """``count`` users, each with ``devices_each`` devices of ``model`` and ``consents`` granted (written directly)."""
     from models import PolicyVersion
 
     policy = PolicyVersion.current()
     for n in range(count):
         session = new_user(client)
         uid = session["user"]["id"]
-        Device.create(user=uid, installation_id=f"stats-{model}-{n}-{uid[:8]}", platform="android",
-                      app_version="5.0", model=model, os_name="Android")
+        for d in range(devices_each):
+            Device.create(user=uid, installation_id=f"stats-{model}-{n}-{d}-{uid[:8]}", platform="android",
+                          app_version="5.0", model=model, os_name="Android")
         for key in consents:
             Consent.create(user=uid, permission=key, granted=True, policy=policy, updated_at=utcnow())
         ConsentSummary.refresh([uid])
@@ -30,6 +31,15 @@ def test_small_groups_are_suppressed_and_non_consenting_devices_never_counted(cl
     assert response.json == {"by": "model", "groups": [{"value": "Pixel 9", "count": 11}], "suppressed": 1}
     by_platform = client.get("/v1/admin/stats/devices?by=platform", headers=admin["headers"]).json
     assert by_platform["groups"] == [{"value": "android", "count": 12}]
+
+
+def test_a_group_needs_enough_distinct_users_not_devices(client, admin):
+    both = ("usage_statistics", "device_info")
+    population(client, "Rare Phone", 1, both, devices_each=10)
+    population(client, "Pixel 9", 9, both)
+    population(client, "Pixel 9", 1, both, devices_each=3)
+    body = client.get("/v1/admin/stats/devices?by=model", headers=admin["headers"]).json
+    assert body == {"by": "model", "groups": [{"value": "Pixel 9", "count": 12}], "suppressed": 10}
 
 
 def test_group_threshold_is_configurable(make_app):
