@@ -2,12 +2,13 @@
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import timedelta
 
 import jwt as pyjwt
 from flask_jwt_extended import create_access_token
 
-from models import AuthSession, User
+from models import AuthSession, User, utcnow
 from tests.conftest import PASSWORD, ROOT, bearer, register
 
 
@@ -77,9 +78,18 @@ def test_access_token_cannot_refresh(client, user):
     assert response.json["error"]["code"] == "invalid_token"
 
 
+def _jti(token):
+    return pyjwt.decode(token, options={"verify_signature": False})["jti"]
+
+
+def _rotated_ago(seconds):
+    AuthSession.update(refreshed_at=utcnow() - timedelta(seconds=seconds)).execute()
+
+
 def test_reused_refresh_token_revokes_the_whole_session(client, user):
     first = user["refresh_token"]
     second = client.post("/v1/auth/refresh", headers=bearer(first)).json
+    _rotated_ago(11)  # past REFRESH_REUSE_GRACE_SECONDS (10)
     reuse = client.post("/v1/auth/refresh", headers=bearer(first))
     assert reuse.status_code == 401
     assert reuse.json["error"]["code"] == "token_reused"
@@ -89,6 +99,54 @@ def test_reused_refresh_token_revokes_the_whole_session(client, user):
         assert response.status_code == 401
         assert response.json["error"]["code"] == "token_revoked"
     assert AuthSession.get().revoked_reason == "refresh_reused"
+
+
+def test_a_second_refresh_within_the_grace_answers_the_same_successor(client, user):
+    first = user["refresh_token"]
+    one = client.post("/v1/auth/refresh", headers=bearer(first))
+    _rotated_ago(9)
+    two = client.post("/v1/auth/refresh", headers=bearer(first))
+    assert one.status_code == two.status_code == 200, two.json
+    assert _jti(one.json["refresh_token"]) == _jti(two.json["refresh_token"]) != _jti(first)
+    session = AuthSession.get()
+    assert session.revoked_at is None and session.refresh_jti == _jti(one.json["refresh_token"])
+    for pair in (one.json, two.json):
+        assert client.get("/v1/me", headers=bearer(pair["access_token"])).status_code == 200
+    # both callers continue the one session: either successor refreshes, once
+    assert client.post("/v1/auth/refresh", headers=bearer(two.json["refresh_token"])).status_code == 200
+
+
+def test_only_the_last_rotated_token_gets_the_grace(client, user):
+    first = user["refresh_token"]
+    second = client.post("/v1/auth/refresh", headers=bearer(first)).json
+    client.post("/v1/auth/refresh", headers=bearer(second["refresh_token"]))
+    reuse = client.post("/v1/auth/refresh", headers=bearer(first))
+    assert reuse.status_code == 401 and reuse.json["error"]["code"] == "token_reused"
+    assert AuthSession.get().revoked_reason == "refresh_reused"
+
+
+def test_concurrent_refreshes_all_get_the_same_successor(app, user):
+    """Four requests of one app refresh with the same token at once (the
+    race that matters on PostgreSQL): none logs the user out."""
+    barrier = threading.Barrier(4)
+    answers = []
+
+    def refresh():
+        client = app.test_client()
+        barrier.wait()
+        answers.append(client.post("/v1/auth/refresh", headers=bearer(user["refresh_token"])))
+
+    threads = [threading.Thread(target=refresh) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [a.status_code for a in answers] == [200] * 4, [a.json for a in answers]
+    assert len({_jti(a.json["refresh_token"]) for a in answers}) == 1
+    client = app.test_client()
+    assert AuthSession.get().revoked_at is None
+    assert client.get("/v1/me", headers=bearer(answers[0].json["access_token"])).status_code == 200
+    assert client.post("/v1/auth/refresh", headers=bearer(answers[1].json["refresh_token"])).status_code == 200
 
 
 def test_other_sessions_survive_a_logout(client):
