@@ -3,6 +3,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import uuid
 from datetime import timedelta
 
 import jwt as pyjwt
@@ -155,6 +156,18 @@ def test_other_sessions_survive_a_logout(client):
     two = client.post("/v1/auth/login", json={"email": "fay@example.com", "password": PASSWORD}).json
     assert client.post("/v1/auth/logout", headers=bearer(one["access_token"])).status_code == 204
     assert client.post("/v1/auth/refresh", headers=bearer(two["refresh_token"])).status_code == 200
+
+
+def test_a_token_whose_session_is_another_users_is_refused(app, client, user):
+    victim = register(client)
+    sid = pyjwt.decode(victim["access_token"], options={"verify_signature": False})["sid"]
+    assert client.get("/v1/me", headers=bearer(victim["access_token"])).status_code == 200  # session seen live
+    with app.app_context():
+        crossed = create_access_token(identity=user["user"]["id"], additional_claims={"sid": sid})
+    for method, path in (("GET", "/v1/me"), ("POST", f"/v1/devices/{uuid.uuid4()}/locations")):  # row, UserRef
+        response = client.open(path, method=method, headers=bearer(crossed), json={})
+        assert response.status_code == 401 and response.json["error"]["code"] == "token_revoked"
+    assert client.get("/v1/me", headers=bearer(victim["access_token"])).status_code == 200
 
 
 def test_expired_token_is_401_token_expired(app, client, user):
