@@ -37,9 +37,10 @@ DEFAULTS = {
     "DEVICE_REPORT_RETENTION_DAYS": 180,
     "STATS_MIN_GROUP_SIZE": 10,
     "MAX_DEVICES_PER_USER": 100,
-    "RATELIMIT_LOGIN": "10 per 15 minutes",
+    # per address: sized for a carrier-grade NAT address shared by thousands of phones (README)
+    "RATELIMIT_LOGIN": "100 per 15 minutes",
     "RATELIMIT_LOGIN_ACCOUNT": "5 per 15 minutes",
-    "RATELIMIT_REGISTER": "20 per hour",
+    "RATELIMIT_REGISTER": "500 per hour",
     "RATELIMIT_REFRESH": "60 per hour",
     "RATELIMIT_UNSUBSCRIBE": "30 per minute",
     "RATELIMIT_LOCATIONS": "120 per minute",

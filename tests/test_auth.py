@@ -257,24 +257,59 @@ def test_repeated_login_failures_from_one_address_get_429(make_app):
     assert int(blocked.headers["Retry-After"]) > 0
 
 
-def test_repeated_failures_for_one_account_from_many_addresses_get_429(make_app):
+def _login(client, email, password, address):
+    return client.post("/v1/auth/login", json={"email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_failures_from_other_addresses_do_not_lock_the_owner_out(make_app):
     client = make_app(RATELIMIT_LOGIN_ACCOUNT="3 per minute").test_client()
     register(client, email="hal@example.com")
-    for attempt in range(3):
-        response = client.post(
-            "/v1/auth/login",
-            json={"email": "hal@example.com", "password": "wrong password"},
-            environ_base={"REMOTE_ADDR": f"10.0.0.{attempt + 1}"},
-        )
-        assert response.status_code == 401
-    blocked = client.post(
-        "/v1/auth/login", json={"email": "HAL@example.com", "password": PASSWORD}, environ_base={"REMOTE_ADDR": "10.0.0.99"}
-    )
+    for attacker in ("10.0.0.1", "10.0.0.2", "2001:db8::1"):
+        for _ in range(3):
+            assert _login(client, "hal@example.com", "wrong password", attacker).status_code == 401
+    owner = _login(client, "HAL@example.com", PASSWORD, "10.0.0.99")
+    assert owner.status_code == 200
+
+
+def test_repeated_failures_for_one_account_from_one_address_get_429(make_app):
+    client = make_app(RATELIMIT_LOGIN_ACCOUNT="3 per minute").test_client()
+    register(client, email="ida@example.com")
+    for _ in range(3):
+        assert _login(client, "ida@example.com", "wrong password", "10.0.0.1").status_code == 401
+    # even the right password: the address has used up its guesses at this account
+    blocked = _login(client, "IDA@example.com", PASSWORD, "10.0.0.1")
     assert blocked.status_code == 429
     assert blocked.json["error"]["code"] == "rate_limited"
-    other = client.post("/v1/auth/login", json={"email": "nobody@example.com", "password": "x"},
-                        environ_base={"REMOTE_ADDR": "10.0.0.98"})
-    assert other.status_code == 401
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert _login(client, "nobody@example.com", "x", "10.0.0.1").status_code == 401  # other accounts: still asked
+
+
+def test_an_ipv6_client_counts_as_its_64(make_app):
+    client = make_app(RATELIMIT_LOGIN_ACCOUNT="3 per minute").test_client()
+    register(client, email="jo@example.com")
+    for host in range(1, 4):  # rotating addresses inside one /64
+        assert _login(client, "jo@example.com", "wrong password", f"2001:db8:0:1::{host}").status_code == 401
+    assert _login(client, "jo@example.com", PASSWORD, "2001:db8:0:1::ffff").status_code == 429
+    assert _login(client, "jo@example.com", PASSWORD, "2001:db8:0:2::1").status_code == 200
+
+
+def test_default_per_address_limits_admit_a_carrier_grade_nat_address(make_app):
+    """Thousands of phones behind one address: the documented defaults let
+    500 registrations an hour and 100 failed logins in 15 minutes through."""
+    from config import DEFAULTS
+
+    client = make_app(RATELIMIT_REGISTER=DEFAULTS["RATELIMIT_REGISTER"],
+                      RATELIMIT_LOGIN=DEFAULTS["RATELIMIT_LOGIN"]).test_client()
+    carrier = "100.64.0.1"
+    for n in range(25):  # past the old default of 20 an hour
+        response = client.post("/v1/auth/register", json={"email": f"phone-{n}@example.com", "password": PASSWORD},
+                               environ_base={"REMOTE_ADDR": carrier})
+        assert response.status_code == 201, (n, response.json)
+    assert (response.headers["X-RateLimit-Limit"], response.headers["X-RateLimit-Remaining"]) == ("500", "475")
+    for n in range(100):
+        assert _login(client, f"phone-{n}@example.com", "mistyped password", carrier).status_code == 401
+    assert _login(client, "phone-0@example.com", PASSWORD, carrier).status_code == 429
 
 
 def test_registration_is_rate_limited_per_address(make_app):
