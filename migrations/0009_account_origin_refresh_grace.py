@@ -4,7 +4,7 @@
 for ``REFRESH_REUSE_GRACE_SECONDS`` so that concurrent refreshes do not revoke
 the session. Existing users: only ``create-admin`` ever made admins, so every
 ``user`` row was self-registered."""
-from peewee import BooleanField, CharField, Model
+from peewee import SQL, BooleanField, CharField, Model
 
 
 def up(migrator, db):
@@ -17,7 +17,8 @@ def up(migrator, db):
             table_name = "user"
 
     migrator.migrate(
-        migrator.add_column("user", "self_registered", BooleanField(default=True)),
+        # a server default too: bulk loaders (bench/seed.py's COPY) name only the columns they fill
+        migrator.add_column("user", "self_registered", BooleanField(default=True, constraints=[SQL("DEFAULT TRUE")])),
         migrator.add_column("auth_session", "previous_refresh_jti", CharField(max_length=64, null=True)),
     )
     User.update(self_registered=False).where(User.role != "user").execute()
