@@ -79,6 +79,8 @@ class RedisRevocations(DatabaseRevocations):
         if user_id is None:
             user = AuthSession.active_user(sid, sub)
             if user is None:
+                if not AuthSession.is_live(sid):  # not merely another user's: remember it, as a revocation
+                    self.known.add([sid])
                 return None
             user_id = self.live.add(sid, user.id)
             if row:

@@ -102,6 +102,10 @@ class AuthSession(BaseModel):
         )
 
     @classmethod
+    def is_live(cls, session_id):
+        return cls.select().where((cls.id == session_id) & cls.revoked_at.is_null()).exists()
+
+    @classmethod
     def active_user(cls, session_id, user_id):
         """The user behind a live session, in one indexed query."""
         return (

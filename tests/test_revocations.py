@@ -102,6 +102,9 @@ def test_a_logged_out_token_stays_revoked_when_redis_loses_its_keys(monkeypatch,
         method = other.get if path == "/v1/me" else other.post
         response = method(path, headers=bearer(token))
         assert response.status_code == 401 and response.json["error"]["code"] == "token_revoked"
+    sid = pyjwt.decode(session["access_token"], options={"verify_signature": False})["sid"]
+    known = other.application.extensions["revocations"].known
+    assert _eventually(lambda: known.contains(sid) is True)  # the next replay costs no query
 
 
 def test_a_live_session_is_read_from_the_database_once_per_process(app, client, user):
