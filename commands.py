@@ -21,9 +21,14 @@ def migrate_command():
 @with_appcontext
 @click.argument("email")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def create_admin_command(email, password):
-    """Create an administrator, or promote an existing account."""
-    from security import hash_password
+@click.option("--promote-existing", is_flag=True,
+              help="Also promote an account that was registered through the app.")
+def create_admin_command(email, password, promote_existing):
+    """Create an administrator, or reset one's password. Promoting an
+    account registered through the app needs --promote-existing: whoever
+    registered the address first may not be the operator. Either way every
+    session of the account is revoked."""
+    from security import change_credentials, hash_password
 
     if len(password) < 10:
         raise click.BadParameter("at least 10 characters", param_hint="--password")
@@ -35,14 +40,19 @@ def create_admin_command(email, password):
                 email_normalized=User.normalize_email(email),
                 password_hash=hash_password(password),
                 role="admin",
+                self_registered=False,
                 created_at=utcnow(),
             )
             click.echo(f"created administrator {email}")
+        elif user.self_registered and not user.is_admin and not promote_existing:
+            raise click.ClickException(
+                f"{email} is an account registered through the app, not made by create-admin; "
+                "nothing was changed. Check who owns it, then pass --promote-existing to make it "
+                "an administrator (its password is replaced and its sessions are revoked)."
+            )
         else:
-            user.role = "admin"
-            user.password_hash = hash_password(password)
-            user.save()
-            click.echo(f"{email} is now an administrator")
+            change_credentials(user, password=password, role="admin")
+            click.echo(f"{email} is now an administrator; its password was replaced and its sessions revoked")
 
 
 @click.command("worker")

@@ -1,4 +1,6 @@
 """Extensions created unbound; ``create_app`` binds them."""
+import ipaddress
+
 from flask import request
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
@@ -9,7 +11,16 @@ import ratelimit  # noqa: F401  (registers the counted+redis:// storage scheme)
 
 
 def client_address():
-    return request.remote_addr or "unknown"
+    """The address per-address limits count. An IPv6 client counts by its
+    /64: a phone or a home network gets one whole, so counting single
+    addresses would let one client rotate through 2**64 of them."""
+    address = request.remote_addr or "unknown"
+    if ":" in address:
+        try:
+            return str(ipaddress.ip_network(address + "/64", strict=False))
+        except ValueError:
+            pass
+    return address
 
 
 class EnvelopeApi(Api):

@@ -8,6 +8,11 @@ when it subscribes and from the messages after, so that checking a token
 costs no round trip. While that copy cannot be known complete (before the
 subscription is confirmed, or after it was lost, until it is confirmed and
 the keys read again), the check asks Redis, as it always did.
+
+Redis is a cache of the database, never the truth: a session not known
+revoked is looked up in the database the first time a process sees it
+(and again a minute later), which also checks that it belongs to the
+token's user. A key lost to ``FLUSHDB`` or eviction revives nothing.
 """
 import logging
 import os
@@ -34,7 +39,10 @@ class DatabaseRevocations:
 class RedisRevocations(DatabaseRevocations):
     """Revocations written to the database and to Redis, read from this
     process's copy (``RevokedSessions``) or, while that is not complete,
-    from Redis: no API process ever needs the database to check a token."""
+    from Redis. Redis only speeds the check up: a session this process has
+    not seen revoked is looked up in the database once (``LiveSessions``),
+    so a lost key cannot revive a token, and its ``sid`` must belong to its
+    ``sub``."""
 
     PREFIX = "revoked-session:"
 
@@ -43,6 +51,7 @@ class RedisRevocations(DatabaseRevocations):
         self.ttl = ttl_seconds
         self.channel = f"{self.PREFIX}{client.connection_pool.connection_kwargs.get('db', 0)}"
         self.known = RevokedSessions.shared(client, self.PREFIX, self.channel, ttl_seconds)
+        self.live = LiveSessions()
 
     def revoke(self, session_ids, reason):
         session_ids = [str(sid) for sid in session_ids]
@@ -53,6 +62,7 @@ class RedisRevocations(DatabaseRevocations):
             pipe.publish(self.channel, sid)
         pipe.execute()
         self.known.add(session_ids)
+        self.live.forget(session_ids)
         return count
 
     def is_revoked(self, session_id):
@@ -62,11 +72,56 @@ class RedisRevocations(DatabaseRevocations):
         return revoked
 
     def live_user(self, payload, row=True):
-        if self.is_revoked(str(payload.get("sid"))):
+        sid, sub = str(payload.get("sid")), payload.get("sub")
+        if self.is_revoked(sid):
+            return None
+        user_id = self.live.user_of(sid)
+        if user_id is None:
+            user = AuthSession.active_user(sid, sub)
+            if user is None:
+                if not AuthSession.is_live(sid):  # not merely another user's: remember it, as a revocation
+                    self.known.add([sid])
+                return None
+            user_id = self.live.add(sid, user.id)
+            if row:
+                return user
+        if str(user_id) != str(sub):
             return None
         if not row:
-            return UserRef.of(payload.get("sub"))
-        return User.get_or_none(User.id == payload.get("sub"))
+            return UserRef.of(sub)
+        return User.get_or_none(User.id == user_id)
+
+
+class LiveSessions:
+    """Sessions this process found live in the database, with their user, so
+    that only a session's first token in each process costs a query. An
+    entry is trusted for ``SECONDS`` (a revocation whose message and key were
+    both lost is honoured after that at the latest); at most ``SIZE`` are kept."""
+
+    SECONDS = 60.0
+    SIZE = 100_000
+
+    def __init__(self):
+        self._entries = {}  # session id -> (user id, time.monotonic() until which it is trusted)
+        self._lock = threading.Lock()
+
+    def user_of(self, session_id):
+        entry = self._entries.get(session_id)
+        if entry is None or entry[1] <= time.monotonic():
+            return None
+        return entry[0]
+
+    def add(self, session_id, user_id):
+        with self._lock:
+            if len(self._entries) >= self.SIZE:
+                del self._entries[next(iter(self._entries))]  # the oldest
+            self._entries[session_id] = (user_id, time.monotonic() + self.SECONDS)
+        return user_id
+
+    def forget(self, session_ids):
+        with self._lock:
+            for sid in session_ids:
+                self._entries.pop(sid, None)
 
 
 class UserRef:

@@ -1,6 +1,7 @@
 """Passwords, JWT sessions and their revocation, and the ``auth`` decorator
 that every protected view wears."""
 import uuid
+from datetime import timedelta
 from functools import wraps
 
 from argon2 import PasswordHasher
@@ -103,15 +104,19 @@ class RefreshReused(Exception):
 
 
 def rotate_session(user, payload):
-    """New tokens for the session of ``payload`` (a refresh token). A refresh
-    token presented after its rotation is taken as stolen: the whole session,
+    """New tokens for the session of ``payload`` (a refresh token). The same
+    token presented again within ``REFRESH_REUSE_GRACE_SECONDS`` of its
+    rotation (an app refreshing from several requests at once) gets the same
+    successor. Presented later, it is taken as stolen: the whole session,
     including its newest refresh token, is revoked."""
-    new_jti = uuid.uuid4().hex
-    lifetime = current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
-    if not AuthSession.rotate(payload["sid"], payload["jti"], new_jti, lifetime):
+    config = current_app.config
+    grace = timedelta(seconds=config["REFRESH_REUSE_GRACE_SECONDS"])
+    jti = AuthSession.rotate(payload["sid"], payload["jti"], uuid.uuid4().hex,
+                             config["JWT_REFRESH_TOKEN_EXPIRES"], grace)
+    if jti is None:
         revocations().revoke([payload["sid"]], "refresh_reused")
         raise RefreshReused()
-    return _token_pair(user, payload["sid"], new_jti)
+    return _token_pair(user, payload["sid"], jti)
 
 
 def close_session(payload):
@@ -122,6 +127,19 @@ def revoke_all_sessions(user, reason):
     ids = [s.id for s in AuthSession.select(AuthSession.id).where(AuthSession.user == user)]
     if ids:
         revocations().revoke(ids, reason)
+
+
+def change_credentials(user, *, password=None, role=None):
+    """Set a new password and/or role. Every session of the account is
+    revoked: tokens issued before must not carry the new role, nor outlive
+    the password they were obtained with."""
+    reason = "role_changed" if role not in (None, user.role) else "password_changed"
+    if password is not None:
+        user.password_hash = hash_password(password)
+    if role is not None:
+        user.role = role
+    user.save()
+    revoke_all_sessions(user, reason)
 
 
 # -- flask-jwt-extended callbacks -------------------------------------------

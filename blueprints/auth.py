@@ -6,7 +6,7 @@ from flask_jwt_extended import current_user, get_jwt
 from marshmallow import ValidationError, fields, post_load, validate, validates
 
 from errors import Conflict, Unauthorized
-from extensions import limiter
+from extensions import client_address, limiter
 from models import User, write_transaction
 from models.base import utcnow
 from peewee import IntegrityError
@@ -79,9 +79,18 @@ def _login_failed(response):
 
 
 def _login_account_key():
+    """One account from one address: failures elsewhere must not lock its
+    owner out, so an address is refused only the accounts it failed."""
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
-    return "login-account:" + (User.normalize_email(email) if isinstance(email, str) else "-")
+    account = User.normalize_email(email) if isinstance(email, str) else "-"
+    return f"login-account:{account}:{client_address()}"
+
+
+def _refresh_session_key():
+    """Per session, not per address: a carrier's address carries thousands
+    of apps refreshing every few minutes."""
+    return "refresh:" + str(get_jwt().get("sid"))
 
 
 @blp.route("/register", methods=["POST"])
@@ -129,7 +138,7 @@ def login(data):
 
 @blp.route("/refresh", methods=["POST"])
 @blp.auth(refresh=True)
-@limiter.limit(lambda: current_app.config["RATELIMIT_REFRESH"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_REFRESH"], key_func=_refresh_session_key)
 @blp.response(200, TokensSchema)
 def refresh():
     """Rotate the refresh token. Presenting one that was already rotated

@@ -2,7 +2,7 @@
 import uuid
 from datetime import timedelta
 
-from peewee import CharField, DateField, DateTimeField, ForeignKeyField, UUIDField
+from peewee import BooleanField, CharField, DateField, DateTimeField, ForeignKeyField, UUIDField
 
 from models.base import BaseModel, utcnow
 
@@ -15,6 +15,9 @@ class User(BaseModel):
     email_normalized = CharField(max_length=254, unique=True)
     password_hash = CharField(max_length=255)
     role = CharField(max_length=16, default="user")
+    # False only for accounts made by ``create-admin``: a self-registered
+    # address may belong to someone other than the operator who names it.
+    self_registered = BooleanField(default=True)
     birth_date = DateField(null=True)
     phone = CharField(max_length=32, null=True)
     # Random and unrelated to anything else, so that after erasure the
@@ -42,6 +45,7 @@ class AuthSession(BaseModel):
     id = UUIDField(primary_key=True, default=uuid.uuid4)
     user = ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
     refresh_jti = CharField(max_length=64)
+    previous_refresh_jti = CharField(max_length=64, null=True)  # honoured within the reuse grace
     created_at = DateTimeField(default=utcnow)
     refreshed_at = DateTimeField(null=True)
     expires_at = DateTimeField(index=True)
@@ -57,12 +61,17 @@ class AuthSession(BaseModel):
         return cls.create(user=user, refresh_jti=refresh_jti, created_at=now, expires_at=now + lifetime)
 
     @classmethod
-    def rotate(cls, session_id, presented_jti, new_jti, lifetime):
-        """Swap the family's refresh token; False if ``presented_jti`` was not
-        the current one (a reuse) or the session is gone or revoked."""
+    def rotate(cls, session_id, presented_jti, new_jti, lifetime, grace):
+        """The family's refresh token after presenting ``presented_jti``:
+        ``new_jti`` if it was the current one, the current one if it is the
+        one rotated less than ``grace`` ago (a concurrent refresh), None
+        otherwise (a reuse, or the session is gone or revoked). The swap is
+        one conditional UPDATE, so of concurrent refreshes exactly one wins
+        and the others, having waited for its row lock, read its successor."""
         now = utcnow()
         changed = (
-            cls.update(refresh_jti=new_jti, refreshed_at=now, expires_at=now + lifetime)
+            cls.update(refresh_jti=new_jti, previous_refresh_jti=presented_jti, refreshed_at=now,
+                       expires_at=now + lifetime)
             .where(
                 (cls.id == session_id)
                 & (cls.refresh_jti == presented_jti)
@@ -70,7 +79,19 @@ class AuthSession(BaseModel):
             )
             .execute()
         )
-        return changed == 1
+        if changed == 1:
+            return new_jti
+        successor = (
+            cls.select(cls.refresh_jti)
+            .where(
+                (cls.id == session_id)
+                & (cls.previous_refresh_jti == presented_jti)
+                & (cls.refreshed_at > now - grace)
+                & cls.revoked_at.is_null()
+            )
+            .first()
+        )
+        return successor.refresh_jti if successor else None
 
     @classmethod
     def revoke(cls, session_ids, reason):
@@ -79,6 +100,10 @@ class AuthSession(BaseModel):
             .where(cls.id.in_(list(session_ids)) & cls.revoked_at.is_null())
             .execute()
         )
+
+    @classmethod
+    def is_live(cls, session_id):
+        return cls.select().where((cls.id == session_id) & cls.revoked_at.is_null()).exists()
 
     @classmethod
     def active_user(cls, session_id, user_id):

@@ -2,12 +2,14 @@
 import subprocess
 import sys
 import textwrap
+import threading
+import uuid
 from datetime import timedelta
 
 import jwt as pyjwt
 from flask_jwt_extended import create_access_token
 
-from models import AuthSession, User
+from models import AuthSession, User, utcnow
 from tests.conftest import PASSWORD, ROOT, bearer, register
 
 
@@ -77,9 +79,18 @@ def test_access_token_cannot_refresh(client, user):
     assert response.json["error"]["code"] == "invalid_token"
 
 
+def _jti(token):
+    return pyjwt.decode(token, options={"verify_signature": False})["jti"]
+
+
+def _rotated_ago(seconds):
+    AuthSession.update(refreshed_at=utcnow() - timedelta(seconds=seconds)).execute()
+
+
 def test_reused_refresh_token_revokes_the_whole_session(client, user):
     first = user["refresh_token"]
     second = client.post("/v1/auth/refresh", headers=bearer(first)).json
+    _rotated_ago(11)  # past REFRESH_REUSE_GRACE_SECONDS (10)
     reuse = client.post("/v1/auth/refresh", headers=bearer(first))
     assert reuse.status_code == 401
     assert reuse.json["error"]["code"] == "token_reused"
@@ -91,12 +102,72 @@ def test_reused_refresh_token_revokes_the_whole_session(client, user):
     assert AuthSession.get().revoked_reason == "refresh_reused"
 
 
+def test_a_second_refresh_within_the_grace_answers_the_same_successor(client, user):
+    first = user["refresh_token"]
+    one = client.post("/v1/auth/refresh", headers=bearer(first))
+    _rotated_ago(9)
+    two = client.post("/v1/auth/refresh", headers=bearer(first))
+    assert one.status_code == two.status_code == 200, two.json
+    assert _jti(one.json["refresh_token"]) == _jti(two.json["refresh_token"]) != _jti(first)
+    session = AuthSession.get()
+    assert session.revoked_at is None and session.refresh_jti == _jti(one.json["refresh_token"])
+    for pair in (one.json, two.json):
+        assert client.get("/v1/me", headers=bearer(pair["access_token"])).status_code == 200
+    # both callers continue the one session: either successor refreshes, once
+    assert client.post("/v1/auth/refresh", headers=bearer(two.json["refresh_token"])).status_code == 200
+
+
+def test_only_the_last_rotated_token_gets_the_grace(client, user):
+    first = user["refresh_token"]
+    second = client.post("/v1/auth/refresh", headers=bearer(first)).json
+    client.post("/v1/auth/refresh", headers=bearer(second["refresh_token"]))
+    reuse = client.post("/v1/auth/refresh", headers=bearer(first))
+    assert reuse.status_code == 401 and reuse.json["error"]["code"] == "token_reused"
+    assert AuthSession.get().revoked_reason == "refresh_reused"
+
+
+def test_concurrent_refreshes_all_get_the_same_successor(app, user):
+    """Four requests of one app refresh with the same token at once (the
+    race that matters on PostgreSQL): none logs the user out."""
+    barrier = threading.Barrier(4)
+    answers = []
+
+    def refresh():
+        client = app.test_client()
+        barrier.wait()
+        answers.append(client.post("/v1/auth/refresh", headers=bearer(user["refresh_token"])))
+
+    threads = [threading.Thread(target=refresh) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert [a.status_code for a in answers] == [200] * 4, [a.json for a in answers]
+    assert len({_jti(a.json["refresh_token"]) for a in answers}) == 1
+    client = app.test_client()
+    assert AuthSession.get().revoked_at is None
+    assert client.get("/v1/me", headers=bearer(answers[0].json["access_token"])).status_code == 200
+    assert client.post("/v1/auth/refresh", headers=bearer(answers[1].json["refresh_token"])).status_code == 200
+
+
 def test_other_sessions_survive_a_logout(client):
     register(client, email="fay@example.com")
     one = client.post("/v1/auth/login", json={"email": "fay@example.com", "password": PASSWORD}).json
     two = client.post("/v1/auth/login", json={"email": "fay@example.com", "password": PASSWORD}).json
     assert client.post("/v1/auth/logout", headers=bearer(one["access_token"])).status_code == 204
     assert client.post("/v1/auth/refresh", headers=bearer(two["refresh_token"])).status_code == 200
+
+
+def test_a_token_whose_session_is_another_users_is_refused(app, client, user):
+    victim = register(client)
+    sid = pyjwt.decode(victim["access_token"], options={"verify_signature": False})["sid"]
+    assert client.get("/v1/me", headers=bearer(victim["access_token"])).status_code == 200  # session seen live
+    with app.app_context():
+        crossed = create_access_token(identity=user["user"]["id"], additional_claims={"sid": sid})
+    for method, path in (("GET", "/v1/me"), ("POST", f"/v1/devices/{uuid.uuid4()}/locations")):  # row, UserRef
+        response = client.open(path, method=method, headers=bearer(crossed), json={})
+        assert response.status_code == 401 and response.json["error"]["code"] == "token_revoked"
+    assert client.get("/v1/me", headers=bearer(victim["access_token"])).status_code == 200
 
 
 def test_expired_token_is_401_token_expired(app, client, user):
@@ -186,24 +257,59 @@ def test_repeated_login_failures_from_one_address_get_429(make_app):
     assert int(blocked.headers["Retry-After"]) > 0
 
 
-def test_repeated_failures_for_one_account_from_many_addresses_get_429(make_app):
+def _login(client, email, password, address):
+    return client.post("/v1/auth/login", json={"email": email, "password": password},
+                       environ_base={"REMOTE_ADDR": address})
+
+
+def test_failures_from_other_addresses_do_not_lock_the_owner_out(make_app):
     client = make_app(RATELIMIT_LOGIN_ACCOUNT="3 per minute").test_client()
     register(client, email="hal@example.com")
-    for attempt in range(3):
-        response = client.post(
-            "/v1/auth/login",
-            json={"email": "hal@example.com", "password": "wrong password"},
-            environ_base={"REMOTE_ADDR": f"10.0.0.{attempt + 1}"},
-        )
-        assert response.status_code == 401
-    blocked = client.post(
-        "/v1/auth/login", json={"email": "HAL@example.com", "password": PASSWORD}, environ_base={"REMOTE_ADDR": "10.0.0.99"}
-    )
+    for attacker in ("10.0.0.1", "10.0.0.2", "2001:db8::1"):
+        for _ in range(3):
+            assert _login(client, "hal@example.com", "wrong password", attacker).status_code == 401
+    owner = _login(client, "HAL@example.com", PASSWORD, "10.0.0.99")
+    assert owner.status_code == 200
+
+
+def test_repeated_failures_for_one_account_from_one_address_get_429(make_app):
+    client = make_app(RATELIMIT_LOGIN_ACCOUNT="3 per minute").test_client()
+    register(client, email="ida@example.com")
+    for _ in range(3):
+        assert _login(client, "ida@example.com", "wrong password", "10.0.0.1").status_code == 401
+    # even the right password: the address has used up its guesses at this account
+    blocked = _login(client, "IDA@example.com", PASSWORD, "10.0.0.1")
     assert blocked.status_code == 429
     assert blocked.json["error"]["code"] == "rate_limited"
-    other = client.post("/v1/auth/login", json={"email": "nobody@example.com", "password": "x"},
-                        environ_base={"REMOTE_ADDR": "10.0.0.98"})
-    assert other.status_code == 401
+    assert int(blocked.headers["Retry-After"]) > 0
+    assert _login(client, "nobody@example.com", "x", "10.0.0.1").status_code == 401  # other accounts: still asked
+
+
+def test_an_ipv6_client_counts_as_its_64(make_app):
+    client = make_app(RATELIMIT_LOGIN_ACCOUNT="3 per minute").test_client()
+    register(client, email="jo@example.com")
+    for host in range(1, 4):  # rotating addresses inside one /64
+        assert _login(client, "jo@example.com", "wrong password", f"2001:db8:0:1::{host}").status_code == 401
+    assert _login(client, "jo@example.com", PASSWORD, "2001:db8:0:1::ffff").status_code == 429
+    assert _login(client, "jo@example.com", PASSWORD, "2001:db8:0:2::1").status_code == 200
+
+
+def test_default_per_address_limits_admit_a_carrier_grade_nat_address(make_app):
+    """Thousands of phones behind one address: the documented defaults let
+    500 registrations an hour and 100 failed logins in 15 minutes through."""
+    from config import DEFAULTS
+
+    client = make_app(RATELIMIT_REGISTER=DEFAULTS["RATELIMIT_REGISTER"],
+                      RATELIMIT_LOGIN=DEFAULTS["RATELIMIT_LOGIN"]).test_client()
+    carrier = "100.64.0.1"
+    for n in range(25):  # past the old default of 20 an hour
+        response = client.post("/v1/auth/register", json={"email": f"phone-{n}@example.com", "password": PASSWORD},
+                               environ_base={"REMOTE_ADDR": carrier})
+        assert response.status_code == 201, (n, response.json)
+    assert (response.headers["X-RateLimit-Limit"], response.headers["X-RateLimit-Remaining"]) == ("500", "475")
+    for n in range(100):
+        assert _login(client, f"phone-{n}@example.com", "mistyped password", carrier).status_code == 401
+    assert _login(client, "phone-0@example.com", PASSWORD, carrier).status_code == 429
 
 
 def test_registration_is_rate_limited_per_address(make_app):

@@ -91,15 +91,16 @@ def assert_limited(response):
     assert int(response.headers["Retry-After"]) >= 1
 
 
-def test_refresh_is_rate_limited(make_app):
+def test_refresh_is_rate_limited_per_session(make_app):
     client = make_app(RATELIMIT_REFRESH="2 per minute").test_client()
-    session = register(client)
+    session, neighbour = register(client), register(client)  # one address, as behind a carrier's NAT
     token = session["refresh_token"]
     for _ in range(2):
         response = client.post("/v1/auth/refresh", headers=bearer(token))
         assert response.status_code == 200
         token = response.json["refresh_token"]
     assert_limited(client.post("/v1/auth/refresh", headers=bearer(token)))
+    assert client.post("/v1/auth/refresh", headers=bearer(neighbour["refresh_token"])).status_code == 200
 
 
 def test_unsubscribe_is_rate_limited(make_app):

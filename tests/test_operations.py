@@ -3,9 +3,9 @@ import pytest
 
 from app import create_app
 from extensions import db
-from models import User
+from models import AuthSession, User
 from models.schema import migration_runner, pending_migrations
-from tests.conftest import PASSWORD, base_config
+from tests.conftest import PASSWORD, base_config, bearer, register
 
 
 def test_healthz(client):
@@ -90,16 +90,54 @@ def test_migrate_command_is_idempotent(runner, app):
 def test_create_admin_creates_then_promotes(runner, client):
     result = runner.invoke(args=["create-admin", "Root@Example.com", "--password", PASSWORD])
     assert result.exit_code == 0, result.output
-    assert User.get(User.email_normalized == "root@example.com").role == "admin"
+    root = User.get(User.email_normalized == "root@example.com")
+    assert root.role == "admin" and root.self_registered is False
 
     client.post("/v1/auth/register", json={"email": "later@example.com", "password": PASSWORD})
     assert User.by_email("later@example.com").role == "user"
-    result = runner.invoke(args=["create-admin", "later@example.com", "--password", PASSWORD + "!"])
+    result = runner.invoke(args=["create-admin", "later@example.com", "--password", PASSWORD + "!",
+                                 "--promote-existing"])
     assert result.exit_code == 0
     assert User.by_email("later@example.com").role == "admin"
     login = client.post("/v1/auth/login", json={"email": "later@example.com", "password": PASSWORD + "!"})
     assert login.status_code == 200
     assert login.json["user"]["role"] == "admin"
+
+
+def test_create_admin_refuses_a_self_registered_account_without_promote_existing(runner, client):
+    session = register(client, email="squatter@example.com")
+    before = User.by_email("squatter@example.com")
+    assert before.self_registered is True
+    result = runner.invoke(args=["create-admin", "Squatter@example.com", "--password", PASSWORD + "!"])
+    assert result.exit_code != 0
+    assert "registered through the app" in result.output and "--promote-existing" in result.output
+    after = User.by_email("squatter@example.com")
+    assert (after.role, after.password_hash) == ("user", before.password_hash)
+    assert AuthSession.get().revoked_at is None
+    assert client.get("/v1/me", headers=bearer(session["access_token"])).status_code == 200
+
+
+def test_promoting_an_existing_account_revokes_every_session(runner, client):
+    first = register(client, email="promoted@example.com")
+    second = client.post("/v1/auth/login", json={"email": "promoted@example.com", "password": PASSWORD}).json
+    result = runner.invoke(args=["create-admin", "promoted@example.com", "--password", PASSWORD + "!",
+                                 "--promote-existing"])
+    assert result.exit_code == 0, result.output
+    for session in (first, second):
+        for token in (session["access_token"], session["refresh_token"]):
+            response = client.post("/v1/auth/logout", headers=bearer(token))
+            assert response.status_code == 401 and response.json["error"]["code"] == "token_revoked"
+    stored = AuthSession.select().where(AuthSession.user == User.by_email("promoted@example.com"))
+    assert {(s.revoked_at is not None, s.revoked_reason) for s in stored} == {(True, "role_changed")}
+
+
+def test_a_new_admin_password_revokes_the_admins_sessions(runner, client, admin):
+    email = admin["user"]["email"]
+    result = runner.invoke(args=["create-admin", email, "--password", PASSWORD + "!"])
+    assert result.exit_code == 0, result.output
+    response = client.get("/v1/admin/stats/consents", headers=admin["headers"])
+    assert response.status_code == 401 and response.json["error"]["code"] == "token_revoked"
+    assert AuthSession.get().revoked_reason == "password_changed"
 
 
 def test_create_admin_refuses_a_short_password(runner):
@@ -159,3 +197,24 @@ def test_refused_grants_migration_marks_what_current_minors_hold_without_effect(
         assert marked == {(minor["user"]["id"], "location"), (minor["user"]["id"], "marketing_push"),
                           (guarded["user"]["id"], "partner_sharing")}
         assert_summary_follows_consent()
+
+
+def test_account_origin_migration_counts_existing_users_as_self_registered(client, runner):
+    """Migration 0009: before it, only create-admin made administrators."""
+    import importlib.util
+    import os
+
+    from playhouse.migrate import SchemaMigrator
+
+    register(client, email="old-user@example.com")
+    assert runner.invoke(args=["create-admin", "old-admin@example.com", "--password", PASSWORD]).exit_code == 0
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations", "0009_account_origin_refresh_grace.py")
+    spec = importlib.util.spec_from_file_location("migration_0009", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    with db.connection_context():
+        migrator = SchemaMigrator.from_database(db.obj)
+        migration.down(migrator, db.obj)
+        migration.up(migrator, db.obj)
+    assert User.by_email("old-user@example.com").self_registered is True
+    assert User.by_email("old-admin@example.com").self_registered is False

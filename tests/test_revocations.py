@@ -1,16 +1,18 @@
 """Each process's copy of the revoked sessions (revocations.RevokedSessions),
 against the real Redis of TEST_REDIS_URL: revocations published by other
 processes reach it, revocations made before it subscribed are read from
-Redis, and while it is incomplete the check asks Redis. Without Redis the
-database holds revocations and these tests are skipped."""
+Redis, and while it is incomplete the check asks Redis; Redis losing its
+keys revives nothing, because the database stays the truth. Without Redis
+the database alone holds revocations and these tests are skipped."""
 import time
 import uuid
 
+import jwt as pyjwt
 import pytest
 import redis
 
 from revocations import RedisRevocations, RevokedSessions
-from tests.conftest import TEST_REDIS_URL
+from tests.conftest import TEST_REDIS_URL, bearer, flush_redis, register
 
 pytestmark = pytest.mark.redis
 
@@ -81,3 +83,36 @@ def test_an_id_is_forgotten_when_its_key_would_have_expired():
     assert known.contains("short-lived") is False
     known._forget_expired()
     assert "short-lived" not in known._until
+
+
+def _as_a_new_process(monkeypatch, make_app):
+    """An app with its own revocation copy, as another API process (or this
+    one restarted) would build it."""
+    monkeypatch.setattr(RevokedSessions, "_shared", {})
+    return make_app().test_client()
+
+
+def test_a_logged_out_token_stays_revoked_when_redis_loses_its_keys(monkeypatch, make_app):
+    client = make_app().test_client()
+    session = register(client)
+    assert client.post("/v1/auth/logout", headers=bearer(session["access_token"])).status_code == 204
+    flush_redis(TEST_REDIS_URL)  # FLUSHDB, or every key evicted under memory pressure
+    other = _as_a_new_process(monkeypatch, make_app)
+    for token, path in ((session["access_token"], "/v1/me"), (session["refresh_token"], "/v1/auth/refresh")):
+        method = other.get if path == "/v1/me" else other.post
+        response = method(path, headers=bearer(token))
+        assert response.status_code == 401 and response.json["error"]["code"] == "token_revoked"
+    sid = pyjwt.decode(session["access_token"], options={"verify_signature": False})["sid"]
+    known = other.application.extensions["revocations"].known
+    assert _eventually(lambda: known.contains(sid) is True)  # the next replay costs no query
+
+
+def test_a_live_session_is_read_from_the_database_once_per_process(app, client, user):
+    store = app.extensions["revocations"]
+    sid = pyjwt.decode(user["access_token"], options={"verify_signature": False})["sid"]
+    assert store.live.user_of(sid) is None
+    assert client.get("/v1/me", headers=user["headers"]).status_code == 200
+    assert str(store.live.user_of(sid)) == user["user"]["id"]
+    assert client.post("/v1/auth/logout", headers=user["headers"]).status_code == 204
+    assert store.live.user_of(sid) is None
+    assert client.get("/v1/me", headers=user["headers"]).status_code == 401
