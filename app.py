@@ -77,7 +77,7 @@ class PostgresPool(PooledPostgresqlDatabase):
 db_url.register_database(PostgresPool, "postgresql+pool")
 
 
-def connect_database(url, pool_size):
+def connect_database(url, pool_size, connect_timeout=5):
     scheme = urlparse(url).scheme
     if scheme.startswith("sqlite"):
         return db_url.connect(
@@ -92,7 +92,7 @@ def connect_database(url, pool_size):
         # No JIT: it compiled the audience preview for 2 of its 3.5 s on a
         # million users, and the other queries here are too short to repay it.
         return db_url.connect(url, max_connections=pool_size, stale_timeout=300, timeout=10,
-                              options="-c jit=off")
+                              connect_timeout=connect_timeout, options="-c jit=off")
     return db_url.connect(url)
 
 
@@ -106,7 +106,8 @@ def close_connection(_exc):
 
 
 def register_extensions(app):
-    db.initialize(connect_database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"]))
+    db.initialize(connect_database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"],
+                                   app.config["DB_CONNECT_TIMEOUT_SECONDS"]))
     app.before_request(open_connection)
     app.teardown_request(close_connection)
     jwt.init_app(app)
