@@ -208,6 +208,18 @@ def private_redis(tmp_path):
         server.kill()
 
 
+@pytest.fixture
+def silent_listener():
+    """A port that accepts connections and never answers: a server that hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", free_port()))
+    listener.listen(64)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
 def pytest_terminal_summary(terminalreporter):
     from tests import test_fuzz
 

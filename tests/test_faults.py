@@ -6,7 +6,6 @@ and sends nothing twice."""
 import itertools
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -192,18 +191,6 @@ def test_location_reports_answer_201_or_503_in_bound_while_postgresql_backends_a
     assert stored_locations() == sum(1 for r in results if r[2] == 201), "a 503 stored a report, or a 201 did not"
 
 
-@pytest.fixture
-def silent_listener():
-    """A port that accepts connections and never answers: a server that hangs."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", free_port()))
-    listener.listen(64)
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-
-
 def test_a_postgresql_server_that_never_answers_gets_503_within_the_connect_timeout(make_app, silent_listener):
     make_app()  # migrates the suite's database; the app below points elsewhere
     app = make_app(DATABASE_URL=f"postgresql://postgres@127.0.0.1:{silent_listener}/app", **FAULT_SETTINGS)
@@ -230,6 +217,15 @@ def start_consumer(app, log_path):
     return subprocess.Popen(
         [sys.executable, "-m", "huey.bin.huey_consumer", "consumer.huey", "-w", str(CONSUMER_WORKERS), "-k", "thread"],
         cwd=ROOT, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def admin_session(client, runner):
+    from tests.conftest import PASSWORD, bearer
+
+    email = f"admin-{os.urandom(4).hex()}@example.com"
+    assert runner.invoke(args=["create-admin", email, "--password", PASSWORD]).exit_code == 0
+    session = client.post("/v1/auth/login", json={"email": email, "password": PASSWORD}).json
+    return {**session, "headers": bearer(session["access_token"])}
 
 
 def campaign_status(campaign_id):
@@ -327,11 +323,3 @@ def test_campaign_completes_after_postgresql_backends_are_cut_with_each_delivery
     assert_api_answered_in_bound(answers, "database_unavailable")
     assert_each_sent_once(people, fcm_server, unknown_may_have_gone_out=True)
 
-
-def admin_session(client, runner):
-    from tests.conftest import PASSWORD, bearer
-
-    email = f"admin-{os.urandom(4).hex()}@example.com"
-    assert runner.invoke(args=["create-admin", email, "--password", PASSWORD]).exit_code == 0
-    session = client.post("/v1/auth/login", json={"email": email, "password": PASSWORD}).json
-    return {**session, "headers": bearer(session["access_token"])}
