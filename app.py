@@ -79,7 +79,7 @@ class PostgresPool(PooledPostgresqlDatabase):
 db_url.register_database(PostgresPool, "postgresql+pool")
 
 
-def connect_database(url, pool_size):
+def connect_database(url, pool_size, connect_timeout=5):
     scheme = urlparse(url).scheme
     if scheme.startswith("sqlite"):
         return db_url.connect(
@@ -95,7 +95,7 @@ def connect_database(url, pool_size):
         # No JIT: it compiled the audience preview for 2 of its 3.5 s on a
         # million users, and the other queries here are too short to repay it.
         return db_url.connect(url, max_connections=pool_size, stale_timeout=300, timeout=10,
-                              options="-c jit=off")
+                              connect_timeout=connect_timeout, options="-c jit=off")
     return db_url.connect(url)
 
 
@@ -115,7 +115,8 @@ def register_log_redaction(app):
 
 
 def register_extensions(app):
-    db.initialize(connect_database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"]))
+    db.initialize(connect_database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"],
+                                   app.config["DB_CONNECT_TIMEOUT_SECONDS"]))
     app.before_request(open_connection)
     app.teardown_request(close_connection)
     jwt.init_app(app)

@@ -17,7 +17,9 @@ DEFAULTS = {
     "APP_ENV": "development",
     "DATABASE_URL": None,  # None: SQLite file under the instance folder
     "DB_POOL_SIZE": 16,
+    "DB_CONNECT_TIMEOUT_SECONDS": 5,
     "REDIS_URL": None,
+    "REDIS_TIMEOUT_SECONDS": 2.0,
     "SECRET_KEY": None,
     "JWT_SECRET_KEY": None,
     "ACCESS_TOKEN_MINUTES": 15,
@@ -115,6 +117,9 @@ def derived_settings(config, instance_path):
     """Settings of the libraries we use, computed from our own names."""
     database_url = config["DATABASE_URL"] or "sqlite:///" + os.path.join(instance_path, "app.db")
     redis_url = config["REDIS_URL"]
+    # Every Redis client gives up after this: an unreachable Redis is a 503, never a hung request.
+    redis_options = {"socket_connect_timeout": config["REDIS_TIMEOUT_SECONDS"],
+                     "socket_timeout": config["REDIS_TIMEOUT_SECONDS"]}
     return {
         "DATABASE_URL": database_url,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
@@ -126,6 +131,8 @@ def derived_settings(config, instance_path):
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=config["REFRESH_TOKEN_DAYS"]),
         # ratelimit.CountedRedisStorage: the rate-limit headers cost no extra round trips
         "RATELIMIT_STORAGE_URI": "counted+" + redis_url if redis_url else "memory://",
+        "RATELIMIT_STORAGE_OPTIONS": redis_options if redis_url else {},
+        "REDIS_CLIENT_OPTIONS": redis_options,
         "RATELIMIT_HEADERS_ENABLED": True,
         "RATELIMIT_KEY_PREFIX": config.get("RATELIMIT_KEY_PREFIX", "mobile-backend"),
         "API_TITLE": "Consent-aware mobile backend",

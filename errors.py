@@ -5,6 +5,7 @@ import re
 import uuid
 
 import peewee
+import redis.exceptions
 from flask import g, jsonify, request
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
@@ -169,6 +170,14 @@ def _constraint_name(error):
     return getattr(getattr(driver_error, "diag", None), "constraint_name", None)
 
 
+def handle_redis_unavailable(error):
+    log.warning("redis unavailable, request_id=%s: %s", getattr(g, "request_id", None), error)
+    return error_response(
+        503, "redis_unavailable", "The service cannot reach its queue and counters; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
 def handle_unexpected(error):
     request_id = getattr(g, "request_id", None)
     log.exception("unhandled error, request_id=%s, %s %s", request_id, request.method, request.path)
@@ -199,4 +208,6 @@ def register_error_handlers(app):
     app.register_error_handler(peewee.IntegrityError, handle_integrity_error)
     app.register_error_handler(peewee.OperationalError, handle_database_unavailable)
     app.register_error_handler(peewee.InterfaceError, handle_database_unavailable)
+    app.register_error_handler(redis.exceptions.ConnectionError, handle_redis_unavailable)
+    app.register_error_handler(redis.exceptions.TimeoutError, handle_redis_unavailable)
     app.register_error_handler(Exception, handle_unexpected)

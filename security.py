@@ -74,7 +74,8 @@ def init_revocations(app):
         import redis
 
         ttl = int(app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
-        app.extensions["revocations"] = RedisRevocations(redis.Redis.from_url(url), ttl)
+        app.extensions["revocations"] = RedisRevocations(
+            redis.Redis.from_url(url, **app.config["REDIS_CLIENT_OPTIONS"]), ttl)
     else:
         app.extensions["revocations"] = DatabaseRevocations()
 

@@ -6,12 +6,14 @@ from contextlib import contextmanager
 
 from flask import current_app, has_app_context
 from huey import Huey
-from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from huey.consumer import Consumer
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from redis import ConnectionPool
 
 import redaction
 from extensions import db
 
+QUEUE_READ_TIMEOUT = 1  # seconds a consumer's blocking pop waits for a task
 huey = Huey("mobile-backend", storage_class=MemoryStorage, utc=True)
 huey.flask_app = None
 
@@ -28,7 +30,8 @@ def configure_worker(app):
         huey.storage_class, huey.storage_kwargs = MemoryStorage, {}
         huey._immediate = True
     elif app.config["REDIS_URL"]:
-        huey.storage_class, huey.storage_kwargs = RedisStorage, {"url": app.config["REDIS_URL"]}
+        huey.storage_class, huey.storage_kwargs = RedisStorage, {
+            "connection_pool": redis_pool(app.config), "read_timeout": QUEUE_READ_TIMEOUT}
         huey._immediate = False
     else:
         filename = app.config.get("HUEY_SQLITE_FILE") or os.path.join(app.instance_path, "huey.db")
@@ -36,6 +39,14 @@ def configure_worker(app):
         huey._immediate = False
     huey.storage = huey.create_storage()
     huey.flask_app = app
+
+
+def redis_pool(config):
+    """The queue's connections, with the app's Redis timeouts; a read also
+    waits out the consumer's blocking pop."""
+    options = dict(config["REDIS_CLIENT_OPTIONS"])
+    options["socket_timeout"] += QUEUE_READ_TIMEOUT
+    return ConnectionPool.from_url(config["REDIS_URL"], **options)
 
 
 @contextmanager

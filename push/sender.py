@@ -75,7 +75,9 @@ class RateLimit:
 
     def __init__(self, config):
         self.limit = parse_limit(f"{config['PUSH_RATE_PER_MINUTE']} per minute")
-        self.limiter = MovingWindowRateLimiter(storage_from_string(config["REDIS_URL"] or "memory://"))
+        storage = (storage_from_string(config["REDIS_URL"], **config["REDIS_CLIENT_OPTIONS"]) if config["REDIS_URL"]
+                   else storage_from_string("memory://"))
+        self.limiter = MovingWindowRateLimiter(storage)
 
     def acquire(self, count):
         """Wait until ``count`` messages fit in the window, and take them."""

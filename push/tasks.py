@@ -113,14 +113,16 @@ def resume_campaigns():
     worker's lease ran out."""
     from datetime import timedelta
 
+    # Each loop reads its rows first: on SQLite, a write while a read is still
+    # open fails at once ("database is locked") if a worker wrote in between.
     now = utcnow()
-    for campaign in Campaign.select().where((Campaign.status == Campaign.SCHEDULED) & (Campaign.send_at <= now)):
+    for campaign in list(Campaign.select().where((Campaign.status == Campaign.SCHEDULED) & (Campaign.send_at <= now))):
         start(campaign.id)
     lease = current_app.config["PUSH_SLICE_LEASE_SECONDS"]
     stale_plans = Campaign.select(Campaign.id).where(
         (Campaign.status == Campaign.SENDING) & ~Campaign.planned
         & (Campaign.plan_lease_until.is_null() | (Campaign.plan_lease_until < now)))
-    for campaign in stale_plans:
+    for campaign in list(stale_plans):
         taken = Campaign.update(plan_lease_until=now + timedelta(seconds=lease)).where(
             (Campaign.id == campaign.id) & (Campaign.plan_lease_until.is_null() | (Campaign.plan_lease_until < now))
         ).execute()
@@ -135,6 +137,6 @@ def resume_campaigns():
         .where((Campaign.status == Campaign.SENDING) & (CampaignSlice.status == CampaignSlice.PENDING)
                & (lost_lease | lost_task))
     )
-    for part in abandoned:
+    for part in list(abandoned):
         log.warning("re-queueing slice %s of campaign %s after a lost worker", part.id, part.campaign_id)
         queue_slice(part.campaign_id, part.id)

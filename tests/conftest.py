@@ -2,7 +2,12 @@
 by default, PostgreSQL when TEST_DATABASE_URL is set), ``client``,
 ``runner`` and helpers that return auth headers."""
 import os
+import random
+import signal
+import socket
+import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -158,6 +163,77 @@ def pytest_collection_modifyitems(items):
         for name, (missing, reason) in BACKEND_SKIPS.items():
             if item.get_closest_marker(name) and missing():
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def free_port():
+    """A port on 127.0.0.1 nobody listens on, in 20000-60000."""
+    while True:
+        port = random.randint(20000, 60000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+
+
+class PrivateRedis:
+    """A ``redis-server`` of the test's own, without persistence: ``kill``
+    loses whatever it held, as a crashed production Redis without AOF would;
+    ``freeze`` leaves it accepting connections and answering nothing."""
+
+    def __init__(self, log_path):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.log_path = log_path
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            stdout=open(self.log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def freeze(self):
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self):
+        self.process.send_signal(signal.SIGCONT)
+
+    def kill(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A running PrivateRedis on a free port; killed after the test."""
+    server = PrivateRedis(tmp_path / "redis.log").start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def silent_listener():
+    """A port that accepts connections and never answers: a server that hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", free_port()))
+    listener.listen(64)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
 
 
 def pytest_terminal_summary(terminalreporter):
