@@ -17,11 +17,20 @@ def notify(client, admin, person):
     return response.json["campaign_id"]
 
 
+def notify_paused(client, admin, person):
+    """A notification the provider refused: 503, and the paused notification's id."""
+    response = client.post("/v1/notifications", headers=admin["headers"], json={
+        "user_id": person["user_id"], "title": "Your order shipped", "body": "Arrives tomorrow"})
+    assert response.status_code == 503, response.json
+    assert response.json["error"]["code"] == "push_unavailable"
+    return response.json["error"]["details"]["campaign_id"]
+
+
 def test_a_paused_one_user_notification_can_be_found_read_and_resumed(push_app, fcm_server, admin):
     client = push_app.test_client()
     person = member(client, {})
     fcm_server.script[person["token"]] = ["third_party_auth"]
-    notification = notify(client, admin, person)
+    notification = notify_paused(client, admin, person)
     assert Campaign.get_by_id(notification).status == "paused"
     campaign = create_campaign(client, admin)
 
