@@ -29,14 +29,6 @@ def init_cors(app):
          expose_headers=["X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"])
 
 
-def quiet_dev_server():
-    """The development server names itself without versions."""
-    from werkzeug.serving import WSGIRequestHandler
-
-    WSGIRequestHandler.server_version = "api"
-    WSGIRequestHandler.sys_version = ""
-
-
 def register(app):
     app.after_request(secure_headers)
     init_cors(app)
