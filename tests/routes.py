@@ -32,6 +32,22 @@ def openapi_operations():
     return sorted(f"{m.upper()} {path}" for path, item in spec["paths"].items() for m in item if m in methods)
 
 
+def openapi_body_operations():
+    """{"POST /v1/...": names of the body's top-level properties} for every
+    operation of the OpenAPI document that takes a JSON body."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = _app(tmp).test_client().get("/openapi.json").json
+    schemas = spec["components"]["schemas"]
+    operations = {}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            body = operation.get("requestBody") if isinstance(operation, dict) else None
+            if body:
+                ref = body["content"]["application/json"]["schema"]["$ref"]
+                operations[f"{method.upper()} {path}"] = sorted(schemas[ref.rsplit("/", 1)[1]]["properties"])
+    return operations
+
+
 def all_routes():
     """(method, rule, sample path) for every route of an app built with the
     default blueprints."""
