@@ -130,9 +130,10 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
-    from blueprints import admin, auth, consents, devices, health, me, push
+    from blueprints import admin, auth, consents, devices, docs, health, me, push
 
     app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
     for blueprint in (auth.blp, me.blp, consents.blp, devices.blp, admin.blp, push.blp):
         api.register_blueprint(blueprint)
 

@@ -9,6 +9,7 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
+    ("GET", "/docs/assets/<path:filename>"),
     ("POST", "/v1/auth/register"),
     ("POST", "/v1/auth/login"),
     ("GET", "/v1/permissions"),
