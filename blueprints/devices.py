@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app, request
 from flask_jwt_extended import current_user
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
 import reports
 from blueprints.fields import FullMatch, StrictSchema, UtcDateTime
@@ -175,6 +175,10 @@ class LocationBatchSchema(StrictSchema):
     locations = fields.List(
         fields.Dict(), required=True, validate=validate.Length(min=1, max=MAX_BATCH),
         metadata={"description": "Up to 500 items, each a LocationIn; invalid items are rejected one by one"})
+
+    @pre_load
+    def refuse_unstorable_text(self, data, **kwargs):
+        return data  # LocationInSchema refuses it item by item, so one bad point keeps the others
 
 
 class BatchItemResultSchema(Schema):

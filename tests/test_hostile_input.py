@@ -191,6 +191,16 @@ def test_nul_in_user_agent_is_stored_without_it(client, user):
     assert entry.user_agent == "ShopApp/3.1"
 
 
+def test_a_batch_rejects_an_item_with_a_nul_and_keeps_the_others(client, world):
+    device = world["device"]["id"]
+    bad = point(captured_at=ago(seconds=7)[:-6] + "\x00+00:00")
+    response = client.post(f"/v1/devices/{device}/locations/batch", json={"locations": [bad, point()]},
+                           headers=world["user"]["headers"])
+    assert response.status_code == 200
+    assert (response.json["stored"], response.json["rejected"]) == (1, 1)
+    assert "captured_at" in response.json["results"][0]["errors"]
+
+
 @pytest.mark.parametrize("value", OUT_OF_RANGE_TIMES)
 def test_time_out_of_range_after_its_offset_is_422_naming_it(client, world, value):
     device = world["device"]["id"]
