@@ -80,6 +80,7 @@ def served(tmp_path_factory):
     port = free_port()
     env = {**os.environ, "INSTANCE_PATH": str(instance), "PORT": str(port), "DATABASE_URL": "", "REDIS_URL": ""}
     env.pop("TEST_DATABASE_URL", None)
+    env.pop("WEB_CONCURRENCY", None)  # one gunicorn worker, as make run has by default
     output = open(instance / "output.log", "w+")
     process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=output,
                                stderr=subprocess.STDOUT, start_new_session=True)
