@@ -1,12 +1,16 @@
 """The application factory. ``python app.py`` applies pending migrations and
-serves the API with an in-process worker on the embedded defaults."""
+serves the API with gunicorn and a task consumer on the embedded defaults."""
 import logging
 import os
+import signal
+import subprocess
+import sys
 import time
 import weakref
 from urllib.parse import urlparse
 
 from flask import Flask
+from gunicorn.app.base import BaseApplication
 from playhouse import db_url
 from playhouse.pool import PooledPostgresqlDatabase
 
@@ -142,9 +146,10 @@ def register_push_provider(app):
 
 
 def register_blueprints(app):
-    from blueprints import admin, auth, consents, devices, health, me, push
+    from blueprints import admin, auth, consents, devices, docs, health, me, push
 
     app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
     for blueprint in (auth.blp, me.blp, consents.blp, devices.blp, admin.blp, push.blp):
         api.register_blueprint(blueprint)
 
@@ -163,23 +168,66 @@ def register_commands(app):
     register(app)
 
 
+class TaskConsumer:
+    """The task consumer beside the API: one ``flask worker`` process,
+    started by gunicorn's master when it is ready and stopped when it exits.
+    A process of its own, not a thread of the master: the master forks
+    workers, and a fork copies no running thread."""
+
+    def __init__(self, threads):
+        self.threads = threads
+        self.process = None
+
+    def start(self, _arbiter=None):
+        command = [sys.executable, "-m", "flask", "--app", "app", "worker", "--workers", str(self.threads)]
+        self.process = subprocess.Popen(command, cwd=ROOT)
+        logging.getLogger("app").info("task consumer started (pid %s)", self.process.pid)
+
+    def stop(self, _arbiter=None):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)  # huey's graceful stop: running tasks finish
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+class ApiServer(BaseApplication):
+    """gunicorn with its settings given here, each worker building the app
+    with ``create_app()`` as in production."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self):
+        for name, value in self.settings.items():
+            self.cfg.set(name, value)
+
+    def load(self):
+        return create_app()
+
+
 def serve():
-    """Migrate, then run the API and the in-process worker until interrupted."""
-    from hardening import quiet_dev_server
+    """Migrate once, then serve the API with gunicorn and run one task
+    consumer beside it, until interrupted (``make run``)."""
     from models.schema import migrate
-    from worker import start_in_process
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = create_app()
     applied = migrate()
     if applied:
         logging.getLogger("app").info("applied migrations: %s", ", ".join(applied))
-    consumer = start_in_process(app)
-    quiet_dev_server()
-    try:
-        app.run(host=app.config["HOST"], port=app.config["PORT"], threaded=True, use_reloader=False)
-    finally:
-        consumer.stop(graceful=True)
+    consumer = TaskConsumer(app.config["WORKER_THREADS"])
+    ApiServer({
+        "bind": f"{app.config['HOST']}:{app.config['PORT']}",
+        "worker_class": "gthread",
+        "threads": 8,
+        "control_socket_disable": True,  # one fixed path under $HOME would be shared by every instance
+        "when_ready": consumer.start,
+        "on_exit": consumer.stop,
+    }).run()
 
 
 if __name__ == "__main__":

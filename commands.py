@@ -1,4 +1,6 @@
 """``flask --app app <command>``: operations that are not HTTP routes."""
+import logging
+
 import click
 from flask.cli import with_appcontext
 
@@ -61,6 +63,8 @@ def create_admin_command(email, password, promote_existing):
 def worker_command(workers):
     """Run the task consumer in the foreground (periodic tasks included)."""
     from worker import huey
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     huey.create_consumer(workers=workers, worker_type="thread", periodic=True).run()
 

@@ -141,5 +141,5 @@ def derived_settings(config, instance_path):
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",  # blueprints/docs.py, from the swagger-ui-bundle-v2 package
     }

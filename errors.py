@@ -126,8 +126,8 @@ def handle_http_exception(error):
         message = "The request has invalid fields."
     elif status == 400 and "messages" in data:
         code = "malformed_json"
-        message = "The request body is not valid JSON."
-        details = {"body": ["Invalid JSON body."]}
+        message = "The request body is not JSON this API reads (see details)."
+        details = {"body": data["messages"].get("json") or ["Invalid JSON body."]}
     elif status == 405:
         details = {"allowed": sorted(error.valid_methods or [])}
     elif status == 429:

@@ -23,6 +23,22 @@ def client_address():
     return address
 
 
+def retry_after_only_on_refusals(response):
+    # Flask-Limiter adds Retry-After to every answer of a limited route; it
+    # means "come back later", so only a 429 or a 503 may carry it.
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
+
+
+class AppLimiter(Limiter):
+    def init_app(self, app, *args, **kwargs):
+        # Flask runs after_request hooks last-registered first: registered
+        # before Flask-Limiter's own, this one sees the headers it added.
+        app.after_request(retry_after_only_on_refusals)
+        super().init_app(app, *args, **kwargs)
+
+
 class EnvelopeApi(Api):
     """flask-smorest, documenting our error envelope and leaving error
     handling to the app-level handlers in ``errors``."""
@@ -33,5 +49,5 @@ class EnvelopeApi(Api):
 
 db = DatabaseProxy()
 jwt = JWTManager()
-limiter = Limiter(key_func=client_address)
+limiter = AppLimiter(key_func=client_address)
 api = EnvelopeApi()

@@ -6,7 +6,7 @@ from functools import wraps
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import current_app, g
+from flask import current_app, g, request
 from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
@@ -14,9 +14,12 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 from flask_smorest import Blueprint
-from webargs.flaskparser import FlaskParser
+from webargs import core
+from webargs.flaskparser import FlaskParser, abort, is_json_request
+from werkzeug.exceptions import UnsupportedMediaType
 
-from errors import Forbidden, Unauthorized, error_response
+import hardening
+from errors import Forbidden, Unauthorized, ValidationFailed, error_response
 from extensions import jwt
 from models import AuthSession, User
 from revocations import DatabaseRevocations, RedisRevocations, UserRef
@@ -182,12 +185,54 @@ class StrictParser(FlaskParser):
 
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
 
+    def _raw_load_json(self, req):
+        """A body in another format is 415, not "missing data"; JSON is read
+        within ``hardening.load_json``'s bounds."""
+        body = req.get_data(cache=True)
+        if not is_json_request(req):
+            if body:
+                raise UnsupportedMediaType("Send the body as JSON, with Content-Type: application/json.")
+            return core.missing
+        return hardening.load_json(body.decode("utf-8"))
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        reason = error.msg if isinstance(error, hardening.JsonLimitExceeded) else "Invalid JSON body."
+        abort(400, exc=error, messages={"json": [reason]})
+
+
+def takes_query(view):
+    """Whether ``view`` declares query arguments (``arguments(..., location="query")``)."""
+    declared = getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    return any(p.get("in") in ("query", "querystring") for p in declared if isinstance(p, dict))
+
+
+def refuse_query_parameters():
+    """A route without query arguments refuses any, as StrictParser refuses
+    unknown ones where there are some."""
+    if request.args:
+        raise ValidationFailed({name: ["Unknown field."] for name in request.args})
+
+
+def _refusing_query(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        refuse_query_parameters()
+        return view(*args, **kwargs)
+
+    return wrapper
+
 
 class ApiBlueprint(Blueprint):
     """A flask-smorest blueprint whose ``auth`` decorator checks the bearer
-    token (and the admin role) before anything else and documents it."""
+    token (and the admin role) before anything else and documents it, and
+    whose routes refuse query parameters they do not declare."""
 
     ARGUMENTS_PARSER = StrictParser()
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, provide_automatic_options=None, **kwargs):
+        if view_func is not None and not getattr(view_func, "checks_query", False) and not takes_query(view_func):
+            view_func = _refusing_query(view_func)
+        super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **kwargs)
 
     def arguments(self, schema, *args, **kwargs):
         """As flask-smorest's, with a schema class instantiated once here:
@@ -207,7 +252,12 @@ class ApiBlueprint(Blueprint):
                 verify_jwt_in_request(refresh=refresh, verify_type=not any_token)
                 if admin and not current_user.is_admin:
                     raise Forbidden("This route is for administrators.")
+                if not query_declared:
+                    refuse_query_parameters()
                 return view(*args, **kwargs)
+
+            query_declared = takes_query(view)
+            wrapper.checks_query = True  # after the token check, so anonymous callers get their 401 first
 
             wrapper = self.doc(security=[BEARER])(wrapper)
             wrapper = self.alt_response(401, response="UNAUTHORIZED", description="Missing, invalid, expired or revoked token")(wrapper)

@@ -6,7 +6,6 @@ from contextlib import contextmanager
 
 from flask import current_app, has_app_context
 from huey import Huey
-from huey.consumer import Consumer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from redis import ConnectionPool
 
@@ -63,17 +62,3 @@ def task_context():
         finally:
             if opened and not db.is_closed():
                 db.close()
-
-
-class InProcessConsumer(Consumer):
-    """A consumer that lives beside the API server in one process: it leaves
-    the process's signal handling to the server."""
-
-    def _set_signal_handlers(self):
-        pass
-
-
-def start_in_process(app):
-    consumer = InProcessConsumer(huey, workers=app.config["WORKER_THREADS"], worker_type="thread", periodic=True)
-    consumer.start()
-    return consumer

@@ -4,7 +4,7 @@ from marshmallow import Schema, fields, validate
 from peewee import IntegrityError
 
 from blueprints.consents import ConsentOverviewSchema, PolicySchema, change_context
-from blueprints.fields import StrictSchema, UtcDateTime
+from blueprints.fields import FullMatch, StrictSchema, UtcDateTime
 import stats
 from consent import catalogue, engine
 from errors import Conflict, NotFound
@@ -17,7 +17,7 @@ blp = ApiBlueprint("admin", __name__, url_prefix="/v1/admin", description="Opera
 
 class PolicyCreateSchema(StrictSchema):
     version = fields.String(required=True, validate=[
-        validate.Length(min=1, max=32), validate.Regexp(r"^[A-Za-z0-9._-]+$", error="Letters, digits, . _ - only.")])
+        validate.Length(min=1, max=32), FullMatch(r"^[A-Za-z0-9._-]+$", error="Letters, digits, . _ - only.")])
     text = fields.String(required=True, validate=validate.Length(min=1, max=200_000))
     changed_permissions = fields.List(
         fields.String(validate=validate.OneOf(catalogue.KEYS, error="Unknown permission.")),

@@ -20,7 +20,7 @@ from security import (
     password_matches,
     rotate_session,
 )
-from blueprints.fields import StrictSchema, UtcDateTime
+from blueprints.fields import FullMatch, StrictSchema, UtcDateTime, unstorable
 
 blp = ApiBlueprint("auth", __name__, url_prefix="/v1/auth", description="Accounts and JWT sessions")
 
@@ -43,7 +43,7 @@ class RegisterSchema(StrictSchema):
     phone = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.Regexp(PHONE, error="Use digits, optionally with a leading +."),
+        validate=FullMatch(PHONE, error="Use digits, optionally with a leading +."),
     )
 
     @validates("birth_date")
@@ -83,7 +83,8 @@ def _login_account_key():
     owner out, so an address is refused only the accounts it failed."""
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
-    account = User.normalize_email(email) if isinstance(email, str) else "-"
+    usable = isinstance(email, str) and not unstorable(email)  # Redis keys are UTF-8
+    account = User.normalize_email(email) if usable else "-"
     return f"login-account:{account}:{client_address()}"
 
 

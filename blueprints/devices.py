@@ -5,10 +5,10 @@ from datetime import datetime, timedelta
 
 from flask import current_app, request
 from flask_jwt_extended import current_user
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
 import reports
-from blueprints.fields import StrictSchema, UtcDateTime
+from blueprints.fields import FullMatch, StrictSchema, UtcDateTime
 from errors import NotFound
 from extensions import limiter
 from models.base import utcnow
@@ -35,9 +35,13 @@ class FiniteNumber(fields.Float):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError("Must be a number.")
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise ValidationError("Must be a finite number.") from None
         if not math.isfinite(value):
             raise ValidationError("Must be a finite number.")
-        return float(value)
+        return value
 
 
 def _text(limit):
@@ -48,15 +52,15 @@ class DeviceDetailsSchema(StrictSchema):
     """Details a device reports; all but the app version need ``device_info``."""
 
     app_version = fields.String(required=True, validate=[
-        validate.Length(max=32), validate.Regexp(r"^\d+(\.\d+){0,3}$", error="Dotted numbers, e.g. 3.12.0.")])
+        validate.Length(max=32), FullMatch(r"^\d+(\.\d+){0,3}$", error="Dotted numbers, e.g. 3.12.0.")])
     model = _text(64)
     manufacturer = _text(64)
     os_name = _text(64)
     os_version = _text(64)
     carrier = _text(64)
-    resolution = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+    resolution = fields.String(load_default=None, allow_none=True, validate=FullMatch(
         r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$", error="WIDTHxHEIGHT in pixels, e.g. 1080x2400."))
-    locale = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=35), validate.Regexp(
+    locale = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=35), FullMatch(
         r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,4}$", error="A language tag, e.g. zh-CN.")])
     timezone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
@@ -67,7 +71,7 @@ class DeviceDetailsSchema(StrictSchema):
 
 
 class DeviceRegisterSchema(DeviceDetailsSchema):
-    installation_id = fields.String(required=True, validate=validate.Regexp(
+    installation_id = fields.String(required=True, validate=FullMatch(
         r"^[A-Za-z0-9_-]{8,128}$", error="8 to 128 characters of A-Z, a-z, 0-9, _ and -."))
     platform = fields.String(required=True, validate=validate.OneOf(PLATFORMS))
 
@@ -130,7 +134,7 @@ class ReportResultSchema(GatedResultSchema):
 
 class PushTokenSchema(StrictSchema):
     token = fields.String(required=True, validate=[
-        validate.Length(min=16, max=4096), validate.Regexp(r"^[\x21-\x7e]+$", error="Printable ASCII only.")])
+        validate.Length(min=16, max=4096), FullMatch(r"^[\x21-\x7e]+$", error="Printable ASCII only.")])
     provider = fields.String(load_default="fcm", validate=validate.OneOf(["fcm"]))
     notifications_enabled = fields.Boolean(load_default=True)
 
@@ -171,6 +175,10 @@ class LocationBatchSchema(StrictSchema):
     locations = fields.List(
         fields.Dict(), required=True, validate=validate.Length(min=1, max=MAX_BATCH),
         metadata={"description": "Up to 500 items, each a LocationIn; invalid items are rejected one by one"})
+
+    @pre_load
+    def refuse_unstorable_text(self, data, **kwargs):
+        return data  # LocationInSchema refuses it item by item, so one bad point keeps the others
 
 
 class BatchItemResultSchema(Schema):

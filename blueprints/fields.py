@@ -1,9 +1,11 @@
 """Marshmallow fields and schemas shared by several blueprints."""
 import base64
 import binascii
+import re
+from collections.abc import Mapping
 from datetime import timezone
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from models.base import keyset_page, to_naive_utc
 
@@ -21,15 +23,75 @@ class UtcDateTime(fields.DateTime):
         parsed = super()._deserialize(value, attr, data, **kwargs)
         if parsed.tzinfo is None:
             raise ValidationError("Give a time zone offset, e.g. 2026-01-31T12:00:00Z.")
-        return to_naive_utc(parsed)
+        try:
+            return to_naive_utc(parsed)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+23:59 is before year 1 in UTC
+            raise ValidationError("Out of range once converted to UTC.") from None
+
+
+class FullMatch(validate.Regexp):
+    """``validate.Regexp`` matching the whole value: with ``re.match`` an
+    ``^...$`` pattern also takes a trailing newline. The pattern keeps its
+    ``^...$`` form, which means the whole value in the OpenAPI document's
+    (ECMA-262) regular expressions too."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def unstorable(text):
+    """Why ``text`` cannot be stored, or None: PostgreSQL refuses NUL in
+    text, and a lone surrogate (JSON's "\\ud800") has no UTF-8 form."""
+    if "\x00" in text:
+        return "Must not contain NUL characters."
+    if not text.isascii() and SURROGATES.search(text):
+        return "Must not contain unpaired surrogates."
+    return None
+
+
+def first_unstorable(value):
+    """The reason of the first unstorable string in ``value`` (keys and
+    items of any depth included), or None."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            reason = unstorable(node)
+            if reason:
+                return reason
+        elif isinstance(node, Mapping):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+    return None
 
 
 class StrictSchema(Schema):
     """Input schemas: unknown fields are refused (marshmallow's default,
-    stated here so that nobody relaxes it by accident)."""
+    stated here so that nobody relaxes it by accident), and so is text that
+    cannot be stored, in every field, before any field reads it."""
 
     class Meta:
         unknown = "raise"
+
+    @pre_load
+    def refuse_unstorable_text(self, data, **kwargs):
+        if not isinstance(data, Mapping):
+            return data
+        errors = {}
+        for name in data:
+            reason = first_unstorable(name) or first_unstorable(data[name])
+            if reason:
+                errors[name] = [reason]
+        if errors:
+            raise ValidationError(errors)
+        return data
 
 
 class StrictBoolean(fields.Boolean):

@@ -9,7 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates
 import rights
 from blueprints.auth import PHONE, UserSchema
 from blueprints.devices import LocationSchema
-from blueprints.fields import PageArgs, StrictSchema, newest_first, page_schema
+from blueprints.fields import FullMatch, PageArgs, StrictSchema, newest_first, page_schema
 from models.device import Location
 from security import ApiBlueprint
 
@@ -26,7 +26,7 @@ device, status, time), `unsubscribes` (created_at, policy_version). Times are UT
 
 class ProfilePatchSchema(StrictSchema):
     email = fields.Email(validate=validate.Length(max=254))
-    phone = fields.String(allow_none=True, validate=validate.Regexp(PHONE, error="Use digits, optionally with a leading +."))
+    phone = fields.String(allow_none=True, validate=FullMatch(PHONE, error="Use digits, optionally with a leading +."))
     birth_date = fields.Date()
 
     @validates("birth_date")

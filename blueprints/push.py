@@ -5,7 +5,7 @@ from flask_jwt_extended import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from blueprints.devices import PLATFORMS, FiniteNumber
-from blueprints.fields import StrictSchema, UtcDateTime
+from blueprints.fields import FullMatch, StrictSchema, UtcDateTime
 from errors import NotFound
 from extensions import limiter
 from models.account import User
@@ -34,7 +34,7 @@ class AreaSchema(StrictSchema):
 class AudienceSchema(StrictSchema):
     platforms = fields.List(fields.String(validate=validate.OneOf(PLATFORMS)), load_default=None, allow_none=True,
                             validate=validate.Length(min=1, max=len(PLATFORMS)))
-    app_version_min = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+    app_version_min = fields.String(load_default=None, allow_none=True, validate=FullMatch(
         r"^\d+(\.\d+){0,3}$", error="Dotted numbers, e.g. 3.12.0."))
     os_names = _text_list()
     models = _text_list()
@@ -45,7 +45,7 @@ class AudienceSchema(StrictSchema):
 
 def push_data_field():
     return fields.Dict(
-        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z][A-Za-z0-9_]{0,63}$",
+        keys=fields.String(validate=FullMatch(r"^[A-Za-z][A-Za-z0-9_]{0,63}$",
                                                     error="Letters, digits and _; starting with a letter.")),
         values=fields.String(validate=validate.Length(max=1000)),
         load_default=dict, validate=validate.Length(max=20),

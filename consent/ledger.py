@@ -4,6 +4,7 @@ blanks the unhashed personal columns (``forget_personal_data``)."""
 import hashlib
 import ipaddress
 import json
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from models.consent import Consent, LedgerEntry
 
 GENESIS = "0" * 64
 PERSONAL_COLUMNS = ("device_id", "ip", "user_agent", "pii_salt")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")  # a User-Agent is client text: NUL breaks PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def append(user, permission, granted, policy_version, context, reason=None):
     created_at = utcnow()
     salt = secrets.token_hex(16)
     ip = truncate_ip(context.ip)
-    user_agent = (context.user_agent or None) and context.user_agent[:256]
+    user_agent = CONTROL_CHARACTERS.sub("", context.user_agent or "")[:256] or None
     digest = _personal_digest(salt, context.device_id, ip, user_agent)
     return LedgerEntry.create(
         subject=user.ledger_subject,

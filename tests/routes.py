@@ -9,6 +9,7 @@ PUBLIC = {
     ("GET", "/readyz"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
+    ("GET", "/docs/assets/<path:filename>"),
     ("POST", "/v1/auth/register"),
     ("POST", "/v1/auth/login"),
     ("GET", "/v1/permissions"),
@@ -30,6 +31,22 @@ def openapi_operations():
         spec = _app(tmp).test_client().get("/openapi.json").json
     methods = ("get", "put", "post", "delete", "patch")
     return sorted(f"{m.upper()} {path}" for path, item in spec["paths"].items() for m in item if m in methods)
+
+
+def openapi_body_operations():
+    """{"POST /v1/...": names of the body's top-level properties} for every
+    operation of the OpenAPI document that takes a JSON body."""
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = _app(tmp).test_client().get("/openapi.json").json
+    schemas = spec["components"]["schemas"]
+    operations = {}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            body = operation.get("requestBody") if isinstance(operation, dict) else None
+            if body:
+                ref = body["content"]["application/json"]["schema"]["$ref"]
+                operations[f"{method.upper()} {path}"] = sorted(schemas[ref.rsplit("/", 1)[1]]["properties"])
+    return operations
 
 
 def all_routes():

@@ -41,6 +41,7 @@ MATRIX = {
     ("GET", "/readyz"): public(200),
     ("GET", "/openapi.json"): public(200),
     ("GET", "/docs"): public(200),
+    ("GET", "/docs/assets/<path:filename>"): public(200),
     ("GET", "/v1/permissions"): public(200),
     ("GET", "/v1/policy"): public(200),
     ("GET", "/v1/unsubscribe/<token>"): public(200),
@@ -120,7 +121,8 @@ def path_for(rule, world):
     path = (rule.replace("<uuid:device_id>", world["device"]["id"])
             .replace("<uuid:campaign_id>", world["campaign"]["id"])
             .replace("<uuid:user_id>", world["owner"]["user"]["id"])
-            .replace("<token>", world["link"]))
+            .replace("<token>", world["link"])
+            .replace("<path:filename>", "swagger-ui.css"))
     return path + QUERY.get(rule, "")
 
 

@@ -60,29 +60,82 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.slow
-def test_the_served_app_shows_no_version_banner(tmp_path):
+def session_processes(session_id):
+    """Command lines of the live processes of a session, by pid."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.getsid(int(entry)) == session_id:
+                with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                    found[int(entry)] = handle.read().replace(b"\0", b" ").decode()
+        except (OSError, ProcessLookupError):
+            continue
+    return {pid: line for pid, line in found.items() if line}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """``python app.py`` (what ``make run`` runs) on a free port, its output in a file."""
+    instance = tmp_path_factory.mktemp("served")
     port = free_port()
-    env = {**os.environ, "INSTANCE_PATH": str(tmp_path), "PORT": str(port), "DATABASE_URL": ""}
+    env = {**os.environ, "INSTANCE_PATH": str(instance), "PORT": str(port), "DATABASE_URL": "", "REDIS_URL": ""}
     env.pop("TEST_DATABASE_URL", None)
-    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    env.pop("WEB_CONCURRENCY", None)  # one gunicorn worker, as make run has by default
+    output = open(instance / "output.log", "w+")
+    process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=output,
+                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 response = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
                 break
             except OSError:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or process.poll() is not None:
                     raise
                 time.sleep(0.2)
-        server = response.headers.get("Server", "")
-        assert response.status == 200
-        assert "Werkzeug" not in server and "Python" not in server and "/" not in server
+        yield {"process": process, "response": response, "port": port,
+               "output": lambda: (output.seek(0), output.read())[1]}
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=30)
+        output.close()
+
+
+@pytest.mark.slow
+def test_the_served_app_shows_no_version_banner(served):
+    response = served["response"]
+    server = response.headers.get("Server", "")
+    assert response.status == 200
+    assert "Werkzeug" not in server and "Python" not in server and "/" not in server
+
+
+@pytest.mark.slow
+def test_make_run_serves_with_gunicorn_one_task_consumer_and_no_dev_server(served):
+    assert served["response"].headers["Server"] == "gunicorn"
+    output = served["output"]()
+    assert "development server" not in output.lower()
+    assert "Listening at: http://127.0.0.1:%d" % served["port"] in output
+    assert output.count("applied migrations:") == 1
+    processes = session_processes(served["process"].pid)
+    consumers = [line for line in processes.values() if " worker" in line and "flask" in line]
+    assert len(consumers) == 1, processes
+    assert len(processes) == 3, processes  # gunicorn's master, one gunicorn worker, the task consumer
+    deadline = time.monotonic() + 30
+    while "Huey consumer started" not in served["output"]() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "Huey consumer started" in served["output"]()
+
+
+@pytest.mark.slow
+def test_stopping_the_server_stops_the_task_consumer(served):
+    session = served["process"].pid
+    served["process"].terminate()
+    served["process"].wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while session_processes(session) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert session_processes(session) == {}
 
 
 def assert_limited(response):
