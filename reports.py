@@ -11,7 +11,7 @@ import geo
 from consent import engine
 from errors import Conflict
 from models.account import User
-from models.base import Rendered, insert_rows, is_postgres, one_of, slot, utcnow, write_transaction
+from models.base import Rendered, insert_rows, is_postgres, lock_value, one_of, slot, utcnow, write_transaction
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
 
 ALWAYS_KEPT = ("installation_id", "platform", "app_version")
@@ -50,6 +50,7 @@ def register_device(user, data):
     """Upsert by (user, installation_id); returns (device, created, gated)."""
     with engine.consent_held(user):
         gated = gate_device_fields(user, data)
+        lock_value("devices", user.id)  # the lookup, the count and the insert as one step per user
         device = Device.get_or_none((Device.user == user) & (Device.installation_id == data["installation_id"]))
         created = device is None
         if created:
@@ -89,12 +90,19 @@ def delete_device(device):
 # -- push tokens ----------------------------------------------------------------
 
 def set_push_token(user, device, token, provider, notifications_enabled):
-    """Store the device's token. The same token on another device row (another
-    account signed in on the same phone) moves here, so pushes for the first
-    account stop reaching this phone."""
+    """Store the device's token. The same token on another device row of the
+    same installation (another account signed in on the same phone) moves
+    here, so pushes for the first account stop reaching this phone; held by
+    any other installation, it stays there (409 ``token_in_use``)."""
     with engine.consent_held(user):
         engine.require_push(user)
-        PushToken.delete().where((PushToken.token == token) & (PushToken.device != device.id)).execute()
+        lock_value("push_token", token)
+        holder = PushToken.holder(token)
+        if holder is not None and holder.id != device.id:
+            if holder.installation_id != device.installation_id:
+                raise Conflict("This push token is registered to another installation.", code="token_in_use",
+                               details={"token": ["Registered to another installation."]})
+            PushToken.delete().where(PushToken.device == holder.id).execute()
         now = utcnow()
         (
             PushToken.insert(device=device, token=token, provider=provider,

@@ -248,6 +248,7 @@ def post_report(data, device_id):
 @blp.arguments(PushTokenSchema)
 @blp.response(200, PushStatusSchema)
 @blp.alt_response(403, response="FORBIDDEN", description="consent_required: neither push permission is in effect")
+@blp.alt_response(409, response="CONFLICT", description="token_in_use: another installation holds the token")
 def put_push_token(data, device_id):
     """Store the device's push token (needs service_push or marketing_push)."""
     return reports.set_push_token(current_user, own_device(device_id), data["token"], data["provider"],

@@ -40,6 +40,7 @@ class Device(BaseModel):
 
     class Meta:
         table_name = "device"
+        indexes = ((("user", "installation_id"), True),)
 
     @staticmethod
     def version_number(text):
@@ -47,7 +48,6 @@ class Device(BaseModel):
         parts = [min(int(part), 9999) for part in str(text).split(".")[:4] if part.isdigit()]
         parts += [0] * (4 - len(parts))
         return ((parts[0] * 10000 + parts[1]) * 10000 + parts[2]) * 10000 + parts[3]
-        indexes = ((("user", "installation_id"), True),)
 
     @classmethod
     def for_user(cls, user):
@@ -99,6 +99,12 @@ class PushToken(BaseModel):
 
     class Meta:
         table_name = "push_token"
+
+    @classmethod
+    def holder(cls, token):
+        """The device row holding ``token`` (with its installation id), or None."""
+        return (Device.select(Device.id, Device.installation_id).join(cls, on=(cls.device == Device.id))
+                .where(cls.token == token).first())
 
     @classmethod
     def delete_for_user(cls, user):

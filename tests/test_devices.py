@@ -188,6 +188,21 @@ def test_token_moves_when_another_account_signs_in_on_the_same_phone(client):
     assert client.get(f"/v1/devices/{phone_a['id']}", headers=first["headers"]).json["push"] is None
 
 
+@pytest.mark.parametrize("same_account", [False, True], ids=["another account", "the same account"])
+def test_a_token_held_by_another_installation_is_409_and_its_holder_keeps_it(client, user, same_account):
+    other = user if same_account else new_user(client)
+    for account in (user, other):
+        put_consents(client, account["headers"], service_push=True)
+    holder = add_device(client, user["headers"], installation_id="phone-install-1")
+    taker = add_device(client, other["headers"], installation_id="phone-install-2")
+    client.put(f"/v1/devices/{holder['id']}/push-token", json={"token": TOKEN}, headers=user["headers"])
+
+    response = client.put(f"/v1/devices/{taker['id']}/push-token", json={"token": TOKEN}, headers=other["headers"])
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "token_in_use"
+    assert [(str(row.device_id), row.token) for row in PushToken.select()] == [(holder["id"], TOKEN)]
+
+
 def test_a_device_gets_a_new_token_in_place(client, user):
     put_consents(client, user["headers"], service_push=True)
     device = add_device(client, user["headers"])
