@@ -206,6 +206,18 @@ def _location_statement(postgres, today):
     return Rendered(lock, insert, prepare=f"store_location_{today:%Y%m%d}")
 
 
+OTHER_POINT = "A different point is already stored for this device at this time."
+
+
+def _same_point(stored, item):
+    """Whether ``item`` is the point ``stored`` (latitude, longitude,
+    precision) holds, placed as it was stored: a retry, whatever consent
+    changed since."""
+    latitude, longitude, precision = stored
+    place = geo.as_reported if precision == "precise" else geo.coarsen
+    return place(item["latitude"], item["longitude"])[:2] == (latitude, longitude)
+
+
 def _precision_allowed(user):
     """403 unless ``location`` is in effect; whether to keep it precise."""
     engine.require(user, "location")
@@ -213,28 +225,36 @@ def _precision_allowed(user):
 
 
 def store_location(user, device, item):
-    """Returns (location, created). A retry of the same (device, captured_at)
-    answers the stored row instead of storing a second one."""
+    """Returns (location, created). A retry of the same point at the same
+    (device, captured_at) answers the stored row instead of storing a second
+    one; a different point at that time is 409 ``duplicate_location``."""
     with engine.consent_held(user):
         precise = _precision_allowed(user)
         row = _location_row(user.id, device.id, item, precise)
         inserted = list(Location.insert(**row).on_conflict_ignore().returning(Location.id).execute())
         if not inserted:
-            return Location.get((Location.device == device) & (Location.captured_at == item["captured_at"])), False
+            stored = Location.get((Location.device == device) & (Location.captured_at == item["captured_at"]))
+            if not _same_point((stored.latitude, stored.longitude, stored.precision), item):
+                raise Conflict(OTHER_POINT, code="duplicate_location", details={"captured_at": [OTHER_POINT]})
+            return stored, False
     return Location(id=inserted[0].id, **row), True
 
 
 def store_locations(user, device, items):
     """A batch of already-validated items (``None`` where an item was
-    invalid); consent is checked once. Returns a status per item."""
+    invalid); consent is checked once. Returns a status per item, the
+    precision, and {index: errors} for duplicates that are not the stored
+    point (a different point at a stored time)."""
     statuses = ["rejected" if item is None else None for item in items]
+    differing = {}
     with engine.consent_held(user):
         precise = _precision_allowed(user)
         times = {item["captured_at"] for item in items if item is not None}
         taken = {
-            captured_at
+            captured_at: (latitude, longitude, precision)
             for chunk in _chunks(sorted(times), 250)
-            for (captured_at,) in Location.select(Location.captured_at).where(
+            for (captured_at, latitude, longitude, precision) in Location.select(
+                Location.captured_at, Location.latitude, Location.longitude, Location.precision).where(
                 (Location.device == device) & one_of(Location.captured_at, chunk)).tuples()
         }
         rows = []
@@ -243,12 +263,15 @@ def store_locations(user, device, items):
                 continue
             if item["captured_at"] in taken:
                 statuses[index] = "duplicate"
+                if not _same_point(taken[item["captured_at"]], item):
+                    differing[index] = {"captured_at": [OTHER_POINT]}
                 continue
-            taken.add(item["captured_at"])
-            rows.append(_location_row(user.id, device.id, item, precise))
+            row = _location_row(user.id, device.id, item, precise)
+            taken[item["captured_at"]] = (row["latitude"], row["longitude"], row["precision"])
+            rows.append(row)
             statuses[index] = "stored"
         insert_rows(Location, rows, LOCATION_COLUMNS, ignore_conflicts=True)
-    return statuses, "precise" if precise else "approximate"
+    return statuses, "precise" if precise else "approximate", differing
 
 
 def _chunks(values, size):

@@ -175,8 +175,10 @@ class LocationBatchSchema(StrictSchema):
 
 class BatchItemResultSchema(Schema):
     index = fields.Integer()
-    status = fields.String(metadata={"description": "stored, duplicate or rejected"})
-    errors = fields.Dict(metadata={"description": "Why an item was rejected: field -> messages"})
+    status = fields.String(metadata={"description": "stored, duplicate (its captured_at is already stored) or "
+                                                    "rejected"})
+    errors = fields.Dict(metadata={"description": "Why an item was rejected, or why a duplicate is not the point "
+                                                  "stored at its time: field -> messages"})
 
 
 class BatchResultSchema(Schema):
@@ -278,6 +280,8 @@ def per_device():
 @blp.response(201, LocationResultSchema, description="Stored")
 @blp.alt_response(200, schema=LocationResultSchema, description="Already stored (a retry)", success=True)
 @blp.alt_response(403, response="FORBIDDEN", description="consent_required: location is not in effect")
+@blp.alt_response(409, response="CONFLICT", description="duplicate_location: a different point is stored at this "
+                                                        "captured_at")
 def post_location(data, device_id):
     """Store a location: approximate (geohash-5 cell centre) with
     ``location``, as reported with ``precise_location`` too."""
@@ -307,7 +311,8 @@ def post_location_batch(data, device_id):
         except ValidationError as error:
             items.append(None)
             errors[index] = error.messages
-    statuses, precision = reports.store_locations(current_user, device, items)
+    statuses, precision, differing = reports.store_locations(current_user, device, items)
+    errors.update(differing)
     results = [{"index": i, "status": status, **({"errors": errors[i]} if i in errors else {})}
                for i, status in enumerate(statuses)]
     return {

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import geo
+import reports
 from models import Location, User
 from tests.consent_helpers import new_user, put_consents, years_ago
 from tests.device_helpers import add_device, ago, iso, point
@@ -130,6 +131,48 @@ def test_a_retry_of_the_same_capture_is_not_stored_twice(client, user, phone):
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json["location"]["id"] == again.json["location"]["id"]
     assert Location.select().count() == 1
+
+
+def test_a_different_point_at_a_stored_time_is_409_duplicate_location_and_the_stored_point_stays(
+        client, user, phone):
+    put_consents(client, user["headers"], location=True, precise_location=True)
+    first = point(latitude=31.230416, longitude=121.473701)
+    assert client.post(f"/v1/devices/{phone['id']}/locations", json=first, headers=user["headers"]).status_code == 201
+    other = {**first, "latitude": 39.904211, "longitude": 116.407395}
+    response = client.post(f"/v1/devices/{phone['id']}/locations", json=other, headers=user["headers"])
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "duplicate_location"
+    assert "captured_at" in response.json["error"]["details"]
+    assert [(row.latitude, row.longitude) for row in Location.select()] == [(31.230416, 121.473701)]
+
+
+def test_the_same_point_again_is_a_200_retry_even_after_its_row_was_coarsened(client, user, phone):
+    put_consents(client, user["headers"], location=True, precise_location=True)
+    body = point(latitude=31.230416, longitude=121.473701)
+    first = client.post(f"/v1/devices/{phone['id']}/locations", json=body, headers=user["headers"])
+    put_consents(client, user["headers"], precise_location=False)
+    again = client.post(f"/v1/devices/{phone['id']}/locations", json=body, headers=user["headers"])
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["location"]["id"] == first.json["location"]["id"]
+    assert Location.select().count() == 1
+
+
+def test_a_batch_marks_each_duplicate_that_is_a_different_point(client, user, phone):
+    put_consents(client, user["headers"], location=True, precise_location=True)
+    stored, later = ago(minutes=3), ago(minutes=2)
+    first = point(latitude=31.230416, longitude=121.473701, captured_at=stored)
+    client.post(f"/v1/devices/{phone['id']}/locations", json=first, headers=user["headers"])
+    elsewhere = {"latitude": 39.904211, "longitude": 116.407395}
+    items = [first, {**first, **elsewhere}, point(captured_at=later), {**point(captured_at=later), **elsewhere}]
+    body = client.post(f"/v1/devices/{phone['id']}/locations/batch", json={"locations": items},
+                       headers=user["headers"]).json
+    assert body["results"] == [
+        {"index": 0, "status": "duplicate"},
+        {"index": 1, "status": "duplicate", "errors": {"captured_at": [reports.OTHER_POINT]}},
+        {"index": 2, "status": "stored"},
+        {"index": 3, "status": "duplicate", "errors": {"captured_at": [reports.OTHER_POINT]}},
+    ]
+    assert sorted((row.latitude, row.longitude) for row in Location.select()) == [(31.230416, 121.473701)] * 2
 
 
 def test_withdrawing_precise_location_coarsens_stored_points(client, user, phone):
