@@ -9,6 +9,7 @@ from peewee import (
     DateTimeField,
     DoubleField,
     ForeignKeyField,
+    Tuple,
     UUIDField,
     fn,
 )
@@ -126,7 +127,22 @@ class Location(BaseModel):
 
     class Meta:
         table_name = "location"
-        indexes = ((("device", "captured_at"), True), (("user", "id"), False))
+        indexes = ((("device", "captured_at"), True), (("user", "id"), False), (("user", "captured_at", "id"), False))
+
+    @classmethod
+    def newest_first(cls, user, after=None, limit=50):
+        """A page of the user's locations by capture time, newest first, ties
+        by id: stable while points arrive out of order (an offline queue
+        uploads old fixes late). Returns (rows, key of the last row if more follow)."""
+        query = cls.select().where(cls.user == user)
+        if after is not None:
+            captured_at, key = after
+            query = query.where(Tuple(cls.captured_at, cls.id) < Tuple(cls.captured_at.db_value(captured_at), key))
+        rows = list(query.order_by(cls.captured_at.desc(), cls.id.desc()).limit(limit + 1))
+        if len(rows) > limit:
+            rows = rows[:limit]
+            return rows, (rows[-1].captured_at, rows[-1].id)
+        return rows, None
 
     @classmethod
     def delete_for_user(cls, user):

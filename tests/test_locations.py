@@ -304,3 +304,32 @@ def test_deleting_a_device_removes_its_locations(client, user, phone):
 
 def test_distance_helper_is_sane():
     assert math.isclose(geo.distance_km(0, 0, 0, 1), 111.19, rel_tol=1e-3)
+
+
+def test_my_locations_are_newest_first_by_captured_at_across_pages(client, user, phone):
+    put_consents(client, user["headers"], location=True)
+    tablet = add_device(client, user["headers"])
+    now = datetime.now(timezone.utc).replace(microsecond=250000)
+    minutes = [5, 1, 9, 3, 7, 2]  # uploaded out of order, as an offline queue does
+    for device in (phone, tablet):  # the two devices share every capture time: ties go by id
+        for m in minutes:
+            client.post(f"/v1/devices/{device['id']}/locations", json=point(captured_at=iso(now - timedelta(minutes=m))),
+                        headers=user["headers"])
+    expected = [row.id for row in Location.select().order_by(Location.captured_at.desc(), Location.id.desc())]
+    assert len(expected) == 12
+
+    listed, cursor = [], None
+    while True:
+        page = client.get("/v1/me/locations", query_string={"limit": 5, **({"cursor": cursor} if cursor else {})},
+                          headers=user["headers"]).json
+        listed += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert listed == expected
+
+
+@pytest.mark.parametrize("cursor", ["x", "bm90LWEtcGFpcg", "MS4y" * 20, "LTEuMQ"])
+def test_a_foreign_locations_cursor_is_422(client, user, cursor):
+    response = client.get("/v1/me/locations", query_string={"cursor": cursor}, headers=user["headers"])
+    assert response.status_code == 422 and "cursor" in response.json["error"]["details"]
