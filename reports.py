@@ -73,12 +73,18 @@ def _update_device(device, values):
 
 
 def record_report(user, device, data):
-    """A device-details snapshot: kept as history and applied to the device."""
+    """A device-details snapshot: kept as history and made the device's
+    current details. While ``device_info`` is in effect a detail the
+    snapshot lacks is cleared (a phone without a SIM has no carrier), so
+    campaign filters read what the phone last said, not an older report."""
     with engine.consent_held(user):
         gated = gate_device_fields(user, data)
         history = {k: v for k, v in gated.values.items() if k != "app_version_num"}
         report = DeviceReport.create(device=device, user=user, created_at=utcnow(), **history)
-        _update_device(device, gated.values)
+        current = dict(gated.values)
+        if engine.is_effective(user, "device_info"):
+            current = {**{name: None for name in GATED_DEVICE_FIELDS}, **current}
+        _update_device(device, current)
     return report, gated
 
 

@@ -51,6 +51,25 @@ def test_each_gated_field_is_stored_only_while_device_info_is_in_effect(client, 
     assert getattr(DeviceReport.get(DeviceReport.device == device["id"]), name) is None
 
 
+def test_a_report_becomes_the_devices_current_details_that_campaign_filters_read(client, user, admin):
+    put_consents(client, user["headers"], device_info=True, personalization=True, service_push=True)
+    device = add_device(client, user["headers"])  # FULL_DETAILS: a Pixel 9 on China Mobile
+    client.put(f"/v1/devices/{device['id']}/push-token", json={"token": TOKEN}, headers=user["headers"])
+    snapshot = {"app_version": "4.0.0", "model": "Mate 70", "manufacturer": "HUAWEI", "os_name": "HarmonyOS"}
+    response = client.post(f"/v1/devices/{device['id']}/reports", json=snapshot, headers=user["headers"])
+    assert response.status_code == 201
+
+    row = stored_device(device["id"])
+    assert {name: getattr(row, name) for name in GATED_DEVICE_FIELDS} == {
+        name: snapshot.get(name) for name in GATED_DEVICE_FIELDS}  # no SIM now: no carrier
+    assert (row.app_version, row.app_version_num) == ("4.0.0", Device.version_number("4.0.0"))
+    campaign = client.post("/v1/admin/campaigns", headers=admin["headers"], json={
+        "name": "carrier", "kind": "service", "title": "t", "body": "b",
+        "audience": {"carriers": ["China Mobile"]}}).json
+    preview = client.get(f"/v1/admin/campaigns/{campaign['id']}/audience", headers=admin["headers"]).json
+    assert preview == {"eligible": 0, "excluded": {"filter:carriers": 1}}
+
+
 def test_a_minors_device_details_need_guardian_consent(client):
     from tests.consent_helpers import years_ago
 
