@@ -11,7 +11,7 @@ import geo
 from consent import engine
 from errors import Conflict
 from models.account import User
-from models.base import Rendered, insert_rows, is_postgres, one_of, slot, utcnow, write_transaction
+from models.base import Rendered, insert_rows, is_postgres, lock_value, one_of, slot, utcnow, write_transaction
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
 
 ALWAYS_KEPT = ("installation_id", "platform", "app_version")
@@ -50,6 +50,7 @@ def register_device(user, data):
     """Upsert by (user, installation_id); returns (device, created, gated)."""
     with engine.consent_held(user):
         gated = gate_device_fields(user, data)
+        lock_value("devices", user.id)  # the lookup, the count and the insert as one step per user
         device = Device.get_or_none((Device.user == user) & (Device.installation_id == data["installation_id"]))
         created = device is None
         if created:
@@ -72,12 +73,18 @@ def _update_device(device, values):
 
 
 def record_report(user, device, data):
-    """A device-details snapshot: kept as history and applied to the device."""
+    """A device-details snapshot: kept as history and made the device's
+    current details. While ``device_info`` is in effect a detail the
+    snapshot lacks is cleared (a phone without a SIM has no carrier), so
+    campaign filters read what the phone last said, not an older report."""
     with engine.consent_held(user):
         gated = gate_device_fields(user, data)
         history = {k: v for k, v in gated.values.items() if k != "app_version_num"}
         report = DeviceReport.create(device=device, user=user, created_at=utcnow(), **history)
-        _update_device(device, gated.values)
+        current = dict(gated.values)
+        if engine.is_effective(user, "device_info"):
+            current = {**{name: None for name in GATED_DEVICE_FIELDS}, **current}
+        _update_device(device, current)
     return report, gated
 
 
@@ -89,12 +96,19 @@ def delete_device(device):
 # -- push tokens ----------------------------------------------------------------
 
 def set_push_token(user, device, token, provider, notifications_enabled):
-    """Store the device's token. The same token on another device row (another
-    account signed in on the same phone) moves here, so pushes for the first
-    account stop reaching this phone."""
+    """Store the device's token. The same token on another device row of the
+    same installation (another account signed in on the same phone) moves
+    here, so pushes for the first account stop reaching this phone; held by
+    any other installation, it stays there (409 ``token_in_use``)."""
     with engine.consent_held(user):
         engine.require_push(user)
-        PushToken.delete().where((PushToken.token == token) & (PushToken.device != device.id)).execute()
+        lock_value("push_token", token)
+        holder = PushToken.holder(token)
+        if holder is not None and holder.id != device.id:
+            if holder.installation_id != device.installation_id:
+                raise Conflict("This push token is registered to another installation.", code="token_in_use",
+                               details={"token": ["Registered to another installation."]})
+            PushToken.delete().where(PushToken.device == holder.id).execute()
         now = utcnow()
         (
             PushToken.insert(device=device, token=token, provider=provider,
@@ -198,6 +212,18 @@ def _location_statement(postgres, today):
     return Rendered(lock, insert, prepare=f"store_location_{today:%Y%m%d}")
 
 
+OTHER_POINT = "A different point is already stored for this device at this time."
+
+
+def _same_point(stored, item):
+    """Whether ``item`` is the point ``stored`` (latitude, longitude,
+    precision) holds, placed as it was stored: a retry, whatever consent
+    changed since."""
+    latitude, longitude, precision = stored
+    place = geo.as_reported if precision == "precise" else geo.coarsen
+    return place(item["latitude"], item["longitude"])[:2] == (latitude, longitude)
+
+
 def _precision_allowed(user):
     """403 unless ``location`` is in effect; whether to keep it precise."""
     engine.require(user, "location")
@@ -205,28 +231,36 @@ def _precision_allowed(user):
 
 
 def store_location(user, device, item):
-    """Returns (location, created). A retry of the same (device, captured_at)
-    answers the stored row instead of storing a second one."""
+    """Returns (location, created). A retry of the same point at the same
+    (device, captured_at) answers the stored row instead of storing a second
+    one; a different point at that time is 409 ``duplicate_location``."""
     with engine.consent_held(user):
         precise = _precision_allowed(user)
         row = _location_row(user.id, device.id, item, precise)
         inserted = list(Location.insert(**row).on_conflict_ignore().returning(Location.id).execute())
         if not inserted:
-            return Location.get((Location.device == device) & (Location.captured_at == item["captured_at"])), False
+            stored = Location.get((Location.device == device) & (Location.captured_at == item["captured_at"]))
+            if not _same_point((stored.latitude, stored.longitude, stored.precision), item):
+                raise Conflict(OTHER_POINT, code="duplicate_location", details={"captured_at": [OTHER_POINT]})
+            return stored, False
     return Location(id=inserted[0].id, **row), True
 
 
 def store_locations(user, device, items):
     """A batch of already-validated items (``None`` where an item was
-    invalid); consent is checked once. Returns a status per item."""
+    invalid); consent is checked once. Returns a status per item, the
+    precision, and {index: errors} for duplicates that are not the stored
+    point (a different point at a stored time)."""
     statuses = ["rejected" if item is None else None for item in items]
+    differing = {}
     with engine.consent_held(user):
         precise = _precision_allowed(user)
         times = {item["captured_at"] for item in items if item is not None}
         taken = {
-            captured_at
+            captured_at: (latitude, longitude, precision)
             for chunk in _chunks(sorted(times), 250)
-            for (captured_at,) in Location.select(Location.captured_at).where(
+            for (captured_at, latitude, longitude, precision) in Location.select(
+                Location.captured_at, Location.latitude, Location.longitude, Location.precision).where(
                 (Location.device == device) & one_of(Location.captured_at, chunk)).tuples()
         }
         rows = []
@@ -235,12 +269,15 @@ def store_locations(user, device, items):
                 continue
             if item["captured_at"] in taken:
                 statuses[index] = "duplicate"
+                if not _same_point(taken[item["captured_at"]], item):
+                    differing[index] = {"captured_at": [OTHER_POINT]}
                 continue
-            taken.add(item["captured_at"])
-            rows.append(_location_row(user.id, device.id, item, precise))
+            row = _location_row(user.id, device.id, item, precise)
+            taken[item["captured_at"]] = (row["latitude"], row["longitude"], row["precision"])
+            rows.append(row)
             statuses[index] = "stored"
         insert_rows(Location, rows, LOCATION_COLUMNS, ignore_conflicts=True)
-    return statuses, "precise" if precise else "approximate"
+    return statuses, "precise" if precise else "approximate", differing
 
 
 def _chunks(values, size):

@@ -9,7 +9,6 @@ from errors import Conflict, Unauthorized
 from extensions import client_address, limiter
 from models import User, write_transaction
 from models.base import utcnow
-from peewee import IntegrityError
 from security import (
     ApiBlueprint,
     RefreshReused,
@@ -102,19 +101,21 @@ def _refresh_session_key():
 @blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def register(data):
     """Create an account and open a session."""
-    try:
-        with write_transaction():
-            user = User.create(
-                email=data["email"].strip(),
-                email_normalized=User.normalize_email(data["email"]),
-                password_hash=hash_password(data["password"]),
-                birth_date=data["birth_date"],
-                phone=data["phone"],
-                created_at=utcnow(),
-            )
-            tokens = open_session(user)
-    except IntegrityError:
-        raise Conflict("This email is already registered.", code="email_taken", details={"email": ["Already registered."]})
+    with write_transaction():
+        # a conflict is skipped, not refused: a refused insert would log the address (PostgreSQL's DETAIL)
+        inserted = list(User.insert(
+            email=data["email"].strip(),
+            email_normalized=User.normalize_email(data["email"]),
+            password_hash=hash_password(data["password"]),
+            birth_date=data["birth_date"],
+            phone=data["phone"],
+            created_at=utcnow(),
+        ).on_conflict_ignore().returning(User.id).execute())
+        if not inserted:
+            raise Conflict("This email is already registered.", code="email_taken",
+                           details={"email": ["Already registered."]})
+        user = User.get_by_id(inserted[0].id)
+        tokens = open_session(user)
     return {"user": user, **tokens}
 
 

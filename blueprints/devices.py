@@ -4,7 +4,7 @@ import zoneinfo
 from datetime import datetime, timedelta
 
 from flask import current_app, request
-from flask_jwt_extended import current_user
+from flask_jwt_extended import current_user, get_jwt_identity
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
 import reports
@@ -183,8 +183,10 @@ class LocationBatchSchema(StrictSchema):
 
 class BatchItemResultSchema(Schema):
     index = fields.Integer()
-    status = fields.String(metadata={"description": "stored, duplicate or rejected"})
-    errors = fields.Dict(metadata={"description": "Why an item was rejected: field -> messages"})
+    status = fields.String(metadata={"description": "stored, duplicate (its captured_at is already stored) or "
+                                                    "rejected"})
+    errors = fields.Dict(metadata={"description": "Why an item was rejected, or why a duplicate is not the point "
+                                                  "stored at its time: field -> messages"})
 
 
 class BatchResultSchema(Schema):
@@ -256,6 +258,7 @@ def post_report(data, device_id):
 @blp.arguments(PushTokenSchema)
 @blp.response(200, PushStatusSchema)
 @blp.alt_response(403, response="FORBIDDEN", description="consent_required: neither push permission is in effect")
+@blp.alt_response(409, response="CONFLICT", description="token_in_use: another installation holds the token")
 def put_push_token(data, device_id):
     """Store the device's push token (needs service_push or marketing_push)."""
     return reports.set_push_token(current_user, own_device(device_id), data["token"], data["provider"],
@@ -271,7 +274,10 @@ def delete_push_token(device_id):
 
 
 def per_device():
-    return "device:" + str(request.view_args.get("device_id"))
+    """Uploads count per device and account: a device's quota is used only
+    by its owner, and another account's requests (404) count against that
+    account alone, without a query to tell the two apart."""
+    return f"device:{request.view_args.get('device_id')}/user:{get_jwt_identity()}"
 
 
 @blp.route("/<uuid:device_id>/locations", methods=["POST"])
@@ -282,6 +288,8 @@ def per_device():
 @blp.response(201, LocationResultSchema, description="Stored")
 @blp.alt_response(200, schema=LocationResultSchema, description="Already stored (a retry)", success=True)
 @blp.alt_response(403, response="FORBIDDEN", description="consent_required: location is not in effect")
+@blp.alt_response(409, response="CONFLICT", description="duplicate_location: a different point is stored at this "
+                                                        "captured_at")
 def post_location(data, device_id):
     """Store a location: approximate (geohash-5 cell centre) with
     ``location``, as reported with ``precise_location`` too."""
@@ -311,7 +319,8 @@ def post_location_batch(data, device_id):
         except ValidationError as error:
             items.append(None)
             errors[index] = error.messages
-    statuses, precision = reports.store_locations(current_user, device, items)
+    statuses, precision, differing = reports.store_locations(current_user, device, items)
+    errors.update(differing)
     results = [{"index": i, "status": status, **({"errors": errors[i]} if i in errors else {})}
                for i, status in enumerate(statuses)]
     return {

@@ -3,7 +3,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from datetime import timezone
+from datetime import datetime, timedelta, timezone
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
@@ -125,6 +125,34 @@ class Cursor(fields.String):
         return key
 
 
+class TimeCursor(fields.String):
+    """An opaque page cursor wrapping (time, id): the key of a list ordered
+    by an event time, ties broken by the row's id."""
+
+    EPOCH = datetime(1970, 1, 1)
+    LATEST = datetime(9999, 12, 31)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        moment, key = value
+        micros = (moment - self.EPOCH) // timedelta(microseconds=1)
+        return base64.urlsafe_b64encode(f"{micros}.{key}".encode()).decode().rstrip("=")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 64:
+            raise ValidationError("Not a cursor from this API.")
+        try:
+            micros, key = (int(part) for part in
+                           base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().split("."))
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise ValidationError("Not a cursor from this API.") from None
+        if not (0 <= micros <= (self.LATEST - self.EPOCH) // timedelta(microseconds=1) and 0 <= key <= 2**63):
+            raise ValidationError("Not a cursor from this API.")
+        return self.EPOCH + timedelta(microseconds=micros), key
+
+
 class PageArgs(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
     cursor = Cursor(load_default=None)
@@ -136,9 +164,9 @@ def newest_first(query, key, args):
     return {"items": items, "next_cursor": next_key}
 
 
-def page_schema(item_schema, name):
+def page_schema(item_schema, name, cursor=Cursor):
     """``{items: [...], next_cursor}`` around ``item_schema``."""
     return type(name, (Schema,), {
         "items": fields.List(fields.Nested(item_schema), required=True),
-        "next_cursor": Cursor(allow_none=True, metadata={"description": "Pass as `cursor` for the next page; null at the end."}),
+        "next_cursor": cursor(allow_none=True, metadata={"description": "Pass as `cursor` for the next page; null at the end."}),
     })

@@ -9,7 +9,7 @@ from marshmallow import ValidationError, fields, validate, validates
 import rights
 from blueprints.auth import PHONE, UserSchema
 from blueprints.devices import LocationSchema
-from blueprints.fields import FullMatch, PageArgs, StrictSchema, newest_first, page_schema
+from blueprints.fields import FullMatch, PageArgs, StrictSchema, TimeCursor, page_schema
 from models.device import Location
 from security import ApiBlueprint
 
@@ -40,7 +40,11 @@ class ProfileSchema(UserSchema):
         "description": "Permissions withdrawn because the correction made them unlawful (e.g. now a minor)"})
 
 
-LocationPageSchema = page_schema(LocationSchema, "LocationPage")
+LocationPageSchema = page_schema(LocationSchema, "LocationPage", cursor=TimeCursor)
+
+
+class LocationPageArgs(PageArgs):
+    cursor = TimeCursor(load_default=None)
 
 
 @blp.route("", methods=["GET"])
@@ -89,11 +93,12 @@ def delete_me():
 
 @blp.route("/locations", methods=["GET"])
 @blp.auth()
-@blp.arguments(PageArgs, location="query")
+@blp.arguments(LocationPageArgs, location="query")
 @blp.response(200, LocationPageSchema)
 def my_locations(args):
-    """The user's stored locations, newest first."""
-    return newest_first(Location.select().where(Location.user == current_user.id), Location.id, args)
+    """The user's stored locations, newest first by ``captured_at``."""
+    items, next_key = Location.newest_first(current_user.id, args["cursor"], args["limit"])
+    return {"items": items, "next_cursor": next_key}
 
 
 @blp.route("/locations", methods=["DELETE"])

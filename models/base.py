@@ -1,4 +1,5 @@
 """The database proxy, the base model and time helpers shared by all models."""
+import hashlib
 import weakref
 from datetime import datetime, timezone
 
@@ -57,6 +58,19 @@ def vacuum(table_names):
         db.execute_sql("VACUUM (INDEX_CLEANUP ON) " + ", ".join(f'"{name}"' for name in table_names))
     finally:
         db.execute_sql("RESET vacuum_cost_delay")  # the connection goes back to the pool
+
+
+def lock_value(kind, value):
+    """Until the transaction ends, writers of one unique value (a push
+    token, a user's set of devices) run one at a time, so a check for the
+    value and the write after it cannot interleave with another writer's:
+    a race answers as the serial case does, without the database refusing
+    an insert (its error would log the value). A PostgreSQL advisory lock
+    on a digest of the value; SQLite's write transaction already serialises
+    every writer."""
+    if is_postgres():
+        digest = hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=8).digest()
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (int.from_bytes(digest, "big", signed=True),))
 
 
 def one_of(field, values):

@@ -9,6 +9,7 @@ from peewee import (
     DateTimeField,
     DoubleField,
     ForeignKeyField,
+    Tuple,
     UUIDField,
     fn,
 )
@@ -40,6 +41,7 @@ class Device(BaseModel):
 
     class Meta:
         table_name = "device"
+        indexes = ((("user", "installation_id"), True),)
 
     @staticmethod
     def version_number(text):
@@ -47,7 +49,6 @@ class Device(BaseModel):
         parts = [min(int(part), 9999) for part in str(text).split(".")[:4] if part.isdigit()]
         parts += [0] * (4 - len(parts))
         return ((parts[0] * 10000 + parts[1]) * 10000 + parts[2]) * 10000 + parts[3]
-        indexes = ((("user", "installation_id"), True),)
 
     @classmethod
     def for_user(cls, user):
@@ -101,6 +102,12 @@ class PushToken(BaseModel):
         table_name = "push_token"
 
     @classmethod
+    def holder(cls, token):
+        """The device row holding ``token`` (with its installation id), or None."""
+        return (Device.select(Device.id, Device.installation_id).join(cls, on=(cls.device == Device.id))
+                .where(cls.token == token).first())
+
+    @classmethod
     def delete_for_user(cls, user):
         devices = Device.select(Device.id).where(Device.user == user)
         return cls.delete().where(cls.device.in_(devices)).execute()
@@ -120,7 +127,22 @@ class Location(BaseModel):
 
     class Meta:
         table_name = "location"
-        indexes = ((("device", "captured_at"), True), (("user", "id"), False))
+        indexes = ((("device", "captured_at"), True), (("user", "id"), False), (("user", "captured_at", "id"), False))
+
+    @classmethod
+    def newest_first(cls, user, after=None, limit=50):
+        """A page of the user's locations by capture time, newest first, ties
+        by id: stable while points arrive out of order (an offline queue
+        uploads old fixes late). Returns (rows, key of the last row if more follow)."""
+        query = cls.select().where(cls.user == user)
+        if after is not None:
+            captured_at, key = after
+            query = query.where(Tuple(cls.captured_at, cls.id) < Tuple(cls.captured_at.db_value(captured_at), key))
+        rows = list(query.order_by(cls.captured_at.desc(), cls.id.desc()).limit(limit + 1))
+        if len(rows) > limit:
+            rows = rows[:limit]
+            return rows, (rows[-1].captured_at, rows[-1].id)
+        return rows, None
 
     @classmethod
     def delete_for_user(cls, user):

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -135,6 +136,28 @@ def admin(client, runner):
     session = response.json
     session["headers"] = bearer(session["access_token"])
     return session
+
+
+@pytest.fixture
+def serve():
+    """``serve(app)`` puts the app behind a threaded werkzeug server on a
+    free port, for requests that must really run at the same time, and
+    returns its base URL; the servers stop after the test."""
+    from werkzeug.serving import make_server
+
+    running = []
+
+    def start(app):
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return f"http://127.0.0.1:{server.server_port}"
+
+    yield start
+    for server, thread in running:
+        server.shutdown()
+        thread.join()
 
 
 @pytest.fixture

@@ -51,6 +51,25 @@ def test_each_gated_field_is_stored_only_while_device_info_is_in_effect(client, 
     assert getattr(DeviceReport.get(DeviceReport.device == device["id"]), name) is None
 
 
+def test_a_report_becomes_the_devices_current_details_that_campaign_filters_read(client, user, admin):
+    put_consents(client, user["headers"], device_info=True, personalization=True, service_push=True)
+    device = add_device(client, user["headers"])  # FULL_DETAILS: a Pixel 9 on China Mobile
+    client.put(f"/v1/devices/{device['id']}/push-token", json={"token": TOKEN}, headers=user["headers"])
+    snapshot = {"app_version": "4.0.0", "model": "Mate 70", "manufacturer": "HUAWEI", "os_name": "HarmonyOS"}
+    response = client.post(f"/v1/devices/{device['id']}/reports", json=snapshot, headers=user["headers"])
+    assert response.status_code == 201
+
+    row = stored_device(device["id"])
+    assert {name: getattr(row, name) for name in GATED_DEVICE_FIELDS} == {
+        name: snapshot.get(name) for name in GATED_DEVICE_FIELDS}  # no SIM now: no carrier
+    assert (row.app_version, row.app_version_num) == ("4.0.0", Device.version_number("4.0.0"))
+    campaign = client.post("/v1/admin/campaigns", headers=admin["headers"], json={
+        "name": "carrier", "kind": "service", "title": "t", "body": "b",
+        "audience": {"carriers": ["China Mobile"]}}).json
+    preview = client.get(f"/v1/admin/campaigns/{campaign['id']}/audience", headers=admin["headers"]).json
+    assert preview == {"eligible": 0, "excluded": {"filter:carriers": 1}}
+
+
 def test_a_minors_device_details_need_guardian_consent(client):
     from tests.consent_helpers import years_ago
 
@@ -186,6 +205,21 @@ def test_token_moves_when_another_account_signs_in_on_the_same_phone(client):
     assert len(tokens) == 1
     assert str(tokens[0].device_id) == phone_b["id"]
     assert client.get(f"/v1/devices/{phone_a['id']}", headers=first["headers"]).json["push"] is None
+
+
+@pytest.mark.parametrize("same_account", [False, True], ids=["another account", "the same account"])
+def test_a_token_held_by_another_installation_is_409_and_its_holder_keeps_it(client, user, same_account):
+    other = user if same_account else new_user(client)
+    for account in (user, other):
+        put_consents(client, account["headers"], service_push=True)
+    holder = add_device(client, user["headers"], installation_id="phone-install-1")
+    taker = add_device(client, other["headers"], installation_id="phone-install-2")
+    client.put(f"/v1/devices/{holder['id']}/push-token", json={"token": TOKEN}, headers=user["headers"])
+
+    response = client.put(f"/v1/devices/{taker['id']}/push-token", json={"token": TOKEN}, headers=other["headers"])
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "token_in_use"
+    assert [(str(row.device_id), row.token) for row in PushToken.select()] == [(holder["id"], TOKEN)]
 
 
 def test_a_device_gets_a_new_token_in_place(client, user):

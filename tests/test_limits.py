@@ -3,7 +3,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.consent_helpers import put_consents
+from models import Location
+from tests.consent_helpers import new_user, put_consents
 from tests.device_helpers import add_device, ago, device_body, iso, point
 
 
@@ -140,3 +141,23 @@ def test_limits_are_in_the_openapi_document(client):
     assert "5 minutes" in schemas["LocationIn"]["properties"]["captured_at"]["description"]
     limit = next(p for p in spec["paths"]["/v1/me/locations"]["get"]["parameters"] if p["name"] == "limit")
     assert limit["schema"]["maximum"] == 100
+
+
+@pytest.mark.parametrize("suffix,body", [
+    ("/locations", lambda n: point(captured_at=ago(seconds=n + 1))),
+    ("/locations/batch", lambda n: {"locations": [point(captured_at=ago(seconds=n + 1))]}),
+], ids=["single", "batch"])
+def test_another_account_hammering_a_device_does_not_use_up_its_owners_quota(make_app, suffix, body):
+    app = make_app(RATELIMIT_LOCATIONS="3 per minute", RATELIMIT_LOCATION_BATCHES="3 per minute")
+    client = app.test_client()
+    owner, attacker = new_user(client), new_user(client)
+    for account in (owner, attacker):
+        put_consents(client, account["headers"], location=True)
+    device = add_device(client, owner["headers"])
+    url = f"/v1/devices/{device['id']}{suffix}"
+
+    hammered = [client.post(url, json=body(n), headers=attacker["headers"]).status_code for n in range(10)]
+    assert hammered == [404] * 3 + [429] * 7  # the attacker's own bucket, never the device's
+    uploads = [client.post(url, json=body(20 + n), headers=owner["headers"]).status_code for n in range(4)]
+    assert uploads == [201 if suffix == "/locations" else 200] * 3 + [429]
+    assert Location.select().where(Location.device == device["id"]).count() == 3

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import geo
+import reports
 from models import Location, User
 from tests.consent_helpers import new_user, put_consents, years_ago
 from tests.device_helpers import add_device, ago, iso, point
@@ -130,6 +131,48 @@ def test_a_retry_of_the_same_capture_is_not_stored_twice(client, user, phone):
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json["location"]["id"] == again.json["location"]["id"]
     assert Location.select().count() == 1
+
+
+def test_a_different_point_at_a_stored_time_is_409_duplicate_location_and_the_stored_point_stays(
+        client, user, phone):
+    put_consents(client, user["headers"], location=True, precise_location=True)
+    first = point(latitude=31.230416, longitude=121.473701)
+    assert client.post(f"/v1/devices/{phone['id']}/locations", json=first, headers=user["headers"]).status_code == 201
+    other = {**first, "latitude": 39.904211, "longitude": 116.407395}
+    response = client.post(f"/v1/devices/{phone['id']}/locations", json=other, headers=user["headers"])
+    assert response.status_code == 409
+    assert response.json["error"]["code"] == "duplicate_location"
+    assert "captured_at" in response.json["error"]["details"]
+    assert [(row.latitude, row.longitude) for row in Location.select()] == [(31.230416, 121.473701)]
+
+
+def test_the_same_point_again_is_a_200_retry_even_after_its_row_was_coarsened(client, user, phone):
+    put_consents(client, user["headers"], location=True, precise_location=True)
+    body = point(latitude=31.230416, longitude=121.473701)
+    first = client.post(f"/v1/devices/{phone['id']}/locations", json=body, headers=user["headers"])
+    put_consents(client, user["headers"], precise_location=False)
+    again = client.post(f"/v1/devices/{phone['id']}/locations", json=body, headers=user["headers"])
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["location"]["id"] == first.json["location"]["id"]
+    assert Location.select().count() == 1
+
+
+def test_a_batch_marks_each_duplicate_that_is_a_different_point(client, user, phone):
+    put_consents(client, user["headers"], location=True, precise_location=True)
+    stored, later = ago(minutes=3), ago(minutes=2)
+    first = point(latitude=31.230416, longitude=121.473701, captured_at=stored)
+    client.post(f"/v1/devices/{phone['id']}/locations", json=first, headers=user["headers"])
+    elsewhere = {"latitude": 39.904211, "longitude": 116.407395}
+    items = [first, {**first, **elsewhere}, point(captured_at=later), {**point(captured_at=later), **elsewhere}]
+    body = client.post(f"/v1/devices/{phone['id']}/locations/batch", json={"locations": items},
+                       headers=user["headers"]).json
+    assert body["results"] == [
+        {"index": 0, "status": "duplicate"},
+        {"index": 1, "status": "duplicate", "errors": {"captured_at": [reports.OTHER_POINT]}},
+        {"index": 2, "status": "stored"},
+        {"index": 3, "status": "duplicate", "errors": {"captured_at": [reports.OTHER_POINT]}},
+    ]
+    assert sorted((row.latitude, row.longitude) for row in Location.select()) == [(31.230416, 121.473701)] * 2
 
 
 def test_withdrawing_precise_location_coarsens_stored_points(client, user, phone):
@@ -261,3 +304,32 @@ def test_deleting_a_device_removes_its_locations(client, user, phone):
 
 def test_distance_helper_is_sane():
     assert math.isclose(geo.distance_km(0, 0, 0, 1), 111.19, rel_tol=1e-3)
+
+
+def test_my_locations_are_newest_first_by_captured_at_across_pages(client, user, phone):
+    put_consents(client, user["headers"], location=True)
+    tablet = add_device(client, user["headers"])
+    now = datetime.now(timezone.utc).replace(microsecond=250000)
+    minutes = [5, 1, 9, 3, 7, 2]  # uploaded out of order, as an offline queue does
+    for device in (phone, tablet):  # the two devices share every capture time: ties go by id
+        for m in minutes:
+            client.post(f"/v1/devices/{device['id']}/locations", json=point(captured_at=iso(now - timedelta(minutes=m))),
+                        headers=user["headers"])
+    expected = [row.id for row in Location.select().order_by(Location.captured_at.desc(), Location.id.desc())]
+    assert len(expected) == 12
+
+    listed, cursor = [], None
+    while True:
+        page = client.get("/v1/me/locations", query_string={"limit": 5, **({"cursor": cursor} if cursor else {})},
+                          headers=user["headers"]).json
+        listed += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert listed == expected
+
+
+@pytest.mark.parametrize("cursor", ["x", "bm90LWEtcGFpcg", "MS4y" * 20, "LTEuMQ"])
+def test_a_foreign_locations_cursor_is_422(client, user, cursor):
+    response = client.get("/v1/me/locations", query_string={"cursor": cursor}, headers=user["headers"])
+    assert response.status_code == 422 and "cursor" in response.json["error"]["details"]
