@@ -148,6 +148,7 @@ class RevokedSessions:
 
     PING_SECONDS = 5.0
     RETRY_SECONDS = 1.0
+    MAX_RETRY_SECONDS = 30.0
     _shared = {}
     _shared_lock = threading.Lock()
 
@@ -192,13 +193,23 @@ class RevokedSessions:
             threading.Thread(target=self._follow, name="revoked-sessions", daemon=True).start()
 
     def _follow(self):
+        delay = self.RETRY_SECONDS
         while True:
+            started = time.monotonic()
             try:
                 self._subscribe_and_listen()
-            except Exception:  # noqa: BLE001 - any failure: ask Redis until subscribed again
-                log.warning("lost the revocation subscription; checking tokens against Redis", exc_info=True)
+            except Exception as error:  # noqa: BLE001 - any failure: ask Redis until subscribed again
+                # One line per outage, no traceback: a Redis that stays down
+                # must not fill the log (formatting tracebacks in a thread
+                # that retries forever also races the main thread's parser).
+                if delay == self.RETRY_SECONDS:
+                    log.warning("lost the revocation subscription (%s); checking tokens against Redis",
+                                type(error).__name__)
             self._ready = False
-            time.sleep(self.RETRY_SECONDS)
+            if time.monotonic() - started > self.PING_SECONDS:
+                delay = self.RETRY_SECONDS  # it was up: a new outage starts from the first delay
+            time.sleep(delay)
+            delay = min(delay * 2, self.MAX_RETRY_SECONDS)
 
     def _subscribe_and_listen(self):
         pubsub = self.client.pubsub()

@@ -116,3 +116,17 @@ def test_a_live_session_is_read_from_the_database_once_per_process(app, client, 
     assert client.post("/v1/auth/logout", headers=user["headers"]).status_code == 204
     assert store.live.user_of(sid) is None
     assert client.get("/v1/me", headers=user["headers"]).status_code == 401
+
+
+def test_a_redis_that_stays_down_is_logged_once_without_a_traceback(private_redis, caplog):
+    client = redis.Redis.from_url(private_redis.url, socket_timeout=0.5, socket_connect_timeout=0.5)
+    known = RevokedSessions(client, PREFIX, f"{PREFIX}{uuid.uuid4().hex}", 60)
+    known.RETRY_SECONDS, known.MAX_RETRY_SECONDS = 0.01, 0.05
+    assert _eventually(lambda: known.contains("x") is False)
+    with caplog.at_level("WARNING", logger="revocations"):
+        private_redis.kill()
+        assert _eventually(lambda: known.contains("x") is None)
+        time.sleep(1.0)  # many retries
+    lost = [r for r in caplog.records if "lost the revocation subscription" in r.getMessage()]
+    assert len(lost) == 1
+    assert lost[0].exc_info is None
