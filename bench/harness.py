@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 
+import psutil
 import psycopg2
 import redis
 
@@ -156,31 +157,36 @@ def start_fcm_server(instance):
 # -- CPU and memory ---------------------------------------------------------------------
 
 def cpu_seconds(pid):
-    """utime + stime of a process and its reaped children, from /proc."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    ticks = sum(int(v) for v in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    """User and system CPU seconds of a process and its reaped children."""
+    return _cpu_total(psutil.Process(pid).cpu_times())
+
+
+def _cpu_total(times):
+    return times.user + times.system + times.children_user + times.children_system
+
+
+PROGRAMS = (("gunicorn", "gunicorn"), ("postgres", "postgres"), ("redis", "redis-server"))  # (name, in its command)
 
 
 def cpu_by_program():
     """CPU seconds so far of the API (gunicorn), PostgreSQL and Redis processes on this machine."""
-    totals = {"gunicorn": 0.0, "postgres": 0.0, "redis": 0.0}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
+    totals = {name: 0.0 for name, _ in PROGRAMS}
+    for process in psutil.process_iter(["cmdline", "cpu_times"]):
+        command, times = process.info["cmdline"], process.info["cpu_times"]
+        if not command or times is None:
             continue
-        try:
-            command = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
-            seconds = cpu_seconds(entry)
-        except OSError:
-            continue
-        name = next((n for n, needle in (("gunicorn", "gunicorn"), ("postgres", "postgres"), ("redis", "redis-server"))
-                     if needle in command), None)
+        command = " ".join(command)
+        name = next((name for name, needle in PROGRAMS if needle in command), None)
         if name:
-            totals[name] += seconds
+            totals[name] += _cpu_total(times)
     return totals
 
 
 def peak_rss_mb(pid):
+    """The kernel's high-water mark of a process's resident memory (VmHWM),
+    in MB. psutil reports no peak on Linux; sampling its current rss would
+    miss peaks between samples, and the ``ru_maxrss`` that ``wait4`` returns
+    also counts the memory of the bench process the consumer was forked from."""
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024

@@ -4,13 +4,15 @@ import json
 import os
 import platform
 
+import psutil
+
 from bench.harness import TARGETS, pg
 
 
 def machine():
-    memory = next((int(line.split()[1]) // 1024 for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
-    return {"cores": os.cpu_count(), "memory_mb": memory, "python": platform.python_version(),
-            "postgres": pg("SHOW server_version")[0][0], "kernel": platform.release()}
+    return {"cores": os.cpu_count(), "memory_mb": psutil.virtual_memory().total // (1024 * 1024),
+            "python": platform.python_version(), "postgres": pg("SHOW server_version")[0][0],
+            "kernel": platform.release()}
 
 
 def write(results, path):
