@@ -5,11 +5,11 @@ import json
 import sys
 import time
 
-from tests.fakefcm import FakeFcmServer
+from bench import appside
 
 
 def main(credentials_path):
-    server = FakeFcmServer().start()
+    server = appside.fake_fcm_server().start()
     server.write_service_account(credentials_path)
     print(json.dumps({"base_url": server.base_url, "project_id": server.project_id,
                       "credentials": credentials_path}), flush=True)

@@ -8,7 +8,9 @@ import sys
 import tempfile
 from collections import Counter
 
-from bench import run
+from bench import harness
+from bench.ingest import seed_http_users
+from bench.wrk import run_wrk
 
 SPY = os.path.join(os.path.dirname(sys.executable), "py-spy")
 
@@ -38,26 +40,26 @@ def summarize(raw_path, top=12):
 
 def main(seconds=10):
     instance = tempfile.mkdtemp(prefix="bench-profile-")
-    run.ensure_database()
-    run.reset_database(instance)
-    app = run.bench_app(instance)
+    harness.ensure_database()
+    harness.reset_database(instance)
+    app = harness.bench_app(instance)
     devices = os.path.join(instance, "devices.txt")
-    run.seed_http_users(app, 50, devices)
-    port = run.free_port()
-    server, _ = run.start_gunicorn(instance, port)
+    seed_http_users(app, 50, devices)
+    port = harness.free_port()
+    server, _ = harness.start_gunicorn(instance, port)
     raw = os.path.join(instance, "ingest.txt")
     try:
-        run.wait_http(f"http://127.0.0.1:{port}/healthz")
-        run.run_wrk(port, "ingest", 2, 32, devices)  # every worker booted and warm before sampling starts
+        harness.wait_http(f"http://127.0.0.1:{port}/healthz")
+        run_wrk(port, "ingest", 2, 32, devices)  # every worker booted and warm before sampling starts
         spy = subprocess.Popen([SPY, "record", "--pid", str(server.pid), "--subprocesses", "-d", str(seconds),
                                 "--gil", "-r", "200", "-f", "raw", "-o", raw], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-        result = run.run_wrk(port, "ingest", seconds, 32, devices)
+        result = run_wrk(port, "ingest", seconds, 32, devices)
         spy.wait()
     finally:
-        run.stop(server)
+        harness.stop(server)
     report = f"ingest under py-spy: {result}\n\n" + summarize(raw)
-    out = os.path.join(run.ROOT, "bench", "profile-ingest.txt")
+    out = os.path.join(harness.ROOT, "bench", "profile-ingest.txt")
     with open(out, "w") as handle:
         handle.write(report + "\n")
     print(report)

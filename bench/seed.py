@@ -7,8 +7,7 @@ from datetime import date, datetime, timedelta
 
 import psycopg2
 
-import geo
-from models.device import Device
+from bench import appside
 
 PERMISSION_SHARE = {  # share of users who granted; about a fifth of the rest withdrew
     "service_push": 0.70, "marketing_push": 0.40, "personalization": 0.30, "device_info": 0.60,
@@ -35,17 +34,19 @@ def population(url, count, seed=7, chunk=50_000, all_consent=None, now=None):
     rng = random.Random(seed)
     now = now or datetime.utcnow()
     today = date.today()
+    app_functions = appside.seed_functions()
     connection = psycopg2.connect(url)
     try:
         with connection, connection.cursor() as cursor:
             for start in range(0, count, chunk):
-                _chunk(cursor, rng, min(chunk, count - start), start, now, today, all_consent)
+                _chunk(cursor, rng, min(chunk, count - start), start, now, today, all_consent, app_functions)
             cursor.execute("ANALYZE")
     finally:
         connection.close()
 
 
-def _chunk(cursor, rng, size, offset, now, today, all_consent):
+def _chunk(cursor, rng, size, offset, now, today, all_consent, app_functions):
+    coarsen, version_number = app_functions
     users, devices, tokens, consents, locations, guardians, summaries = [], [], [], [], [], [], []
     for n in range(offset, offset + size):
         user_id, device_id = uuid.UUID(int=rng.getrandbits(128)), uuid.UUID(int=rng.getrandbits(128))
@@ -59,7 +60,7 @@ def _chunk(cursor, rng, size, offset, now, today, all_consent):
         model = MODELS[min(int(rng.paretovariate(1.2)) - 1, len(MODELS) - 1)]
         version = f"{rng.randrange(3, 6)}.{rng.randrange(0, 20)}.{rng.randrange(0, 5)}"
         seen = now - timedelta(minutes=rng.randrange(0, 60 * 24 * 60))
-        devices.append((device_id, user_id, f"install-{n:09d}", platform, version, Device.version_number(version),
+        devices.append((device_id, user_id, f"install-{n:09d}", platform, version, version_number(version),
                         model, "Maker", os_name, str(rng.randrange(12, 18)), rng.choice(CARRIERS), "1080x2400",
                         "zh-CN", "Asia/Shanghai", now, seen))
         if rng.random() < 0.8:
@@ -72,7 +73,7 @@ def _chunk(cursor, rng, size, offset, now, today, all_consent):
                 chosen[key] = granted
             if key == "location" and granted:
                 lat, lon = rng.choice(CITIES)
-                c_lat, c_lon, cell = geo.coarsen(lat + rng.gauss(0, 0.3), lon + rng.gauss(0, 0.3))
+                c_lat, c_lon, cell = coarsen(lat + rng.gauss(0, 0.3), lon + rng.gauss(0, 0.3))
                 locations.append((device_id, user_id, c_lat, c_lon, cell, "approximate",
                                   now - timedelta(minutes=rng.randrange(0, 60 * 24 * 30)), now))
         if chosen:  # consent_summary is consent pivoted per user (models.consent.ConsentSummary)

@@ -3,11 +3,11 @@ that decodes the same JWT and answers JSON without any query."""
 from flask import jsonify, request
 from flask_jwt_extended import decode_token
 
-from app import create_app
+from bench import appside
 
 
 def app():
-    application = create_app()
+    application = appside.create_app()
 
     @application.post("/bench/jwt")
     def jwt_only():
