@@ -1,5 +1,5 @@
-"""One JSON error envelope for every error the API can return (DESIGN.md,
-"API contract"): ``{"error": {"code", "message", "details"}}``."""
+"""One JSON error envelope for every error the API can return (README,
+"Errors"): ``{"error": {"code", "message", "details"}}``."""
 import logging
 import re
 import uuid

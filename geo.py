@@ -1,5 +1,5 @@
-"""Coarsening locations (DESIGN.md, "Approximate location"): the centre of
-the geohash-5 cell that contains the point, about 4.9 km x 4.9 km."""
+"""Coarsening locations (docs/architecture.md, "Approximate location"): the
+centre of the geohash-5 cell that contains the point, about 4.9 km x 4.9 km."""
 import math
 
 import pygeohash

@@ -1,4 +1,4 @@
-"""No log line carries personal data (DESIGN.md, "Operations"): a filter on
+"""No log line carries personal data (README, "Logs"): a filter on
 every log handler rewrites each record before it is written. It is the
 second line of defence; the first is not logging such values at all (the
 error handlers log no database messages)."""

@@ -1,2 +1,2 @@
 """The consent engine: the one place that decides whether a permission is in
-effect for a user (DESIGN.md, "Principles" 1-4)."""
+effect for a user (docs/architecture.md)."""

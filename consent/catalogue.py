@@ -1,5 +1,6 @@
-"""The permission catalogue (DESIGN.md, "Permission catalogue"): data, not
-code. Policy sections refer to ``privacy-policy.txt``."""
+"""The permission catalogue (docs/architecture.md, "The permission
+catalogue"): data, not code. ``policy_section`` names the section of the
+site's privacy policy a permission rests on ("1.2(3)" is policy §1.2(3))."""
 from dataclasses import dataclass, field
 
 
@@ -12,7 +13,7 @@ class Permission:
     requires: tuple = field(default_factory=tuple)
     sensitive: bool = False
     minors_allowed: bool = True
-    # Policy section 7: a minor uses the services only with a parent's or
+    # Policy §7: a minor uses the services only with a parent's or
     # guardian's written consent, so every permission open to minors needs it.
     guardian_required: bool = True
 

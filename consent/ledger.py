@@ -30,7 +30,7 @@ class ChangeContext:
 
 
 def truncate_ip(address):
-    """/24 of an IPv4 address, /48 of an IPv6 one (policy section 1.2(1)
+    """/24 of an IPv4 address, /48 of an IPv6 one (policy §1.2(1)
     names the IP; we keep only the network)."""
     if not address:
         return None

@@ -1,7 +1,7 @@
 """A grant made while a rule refused it (a minor's grant of a permission
 closed to minors, or without a guardian's consent) is marked, so that a
 later birth-date correction or birthday does not put it in effect
-(policy section 7); ``consent_summary`` carries the mark per permission.
+(policy §7); ``consent_summary`` carries the mark per permission.
 Grants that current minors hold and that are not in effect for such a rule
 are marked; the rest were in effect when made."""
 from datetime import date

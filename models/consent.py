@@ -129,7 +129,7 @@ for _key in KEYS:
 
 
 class GuardianConsent(BaseModel):
-    """A parent's or guardian's written consent for a minor (policy section 7)."""
+    """A parent's or guardian's written consent for a minor (policy §7)."""
 
     id = UUIDField(primary_key=True, default=uuid.uuid4)
     user = ForeignKeyField(User, backref="guardian_consents", on_delete="CASCADE")

@@ -17,7 +17,7 @@ from peewee import (
 from models.account import User
 from models.base import BaseModel, utcnow
 
-# Kept only while ``device_info`` is in effect (DESIGN.md, catalogue).
+# Kept only while ``device_info`` is in effect (policy §1.2(3); docs/architecture.md).
 GATED_DEVICE_FIELDS = ("model", "manufacturer", "os_name", "os_version", "carrier", "resolution", "locale", "timezone")
 
 

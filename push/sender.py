@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import Enum, StrEnum
 from typing import NamedTuple
 
 from flask import current_app
@@ -33,12 +34,28 @@ BATCH = providers.MAX_BATCH_SIZE
 DELIVERY_COLUMNS = ("campaign", "slice", "device", "user", "status", "created_at", "updated_at")
 
 
+class SliceEnd(StrEnum):
+    """How a slice run ended. A ``StrEnum``, so its members still equal the
+    strings callers compared with before."""
+
+    DONE = "done"  # nothing left to send in the slice
+    LATER = "later"  # deliveries wait for a retry: run the slice again after ``Outcome.delay``
+    PAUSED = "paused"  # the campaign is paused (provider fault, refused credentials)
+    STOPPED = "stopped"  # the campaign is no longer sending (cancelled, completed, gone)
+
+
+class SendEnd(Enum):
+    """How sending one claimed batch ended."""
+
+    RECORDED = "recorded"  # every result is recorded; the slice goes on
+    PAUSED = "paused"  # the campaign was paused: stop the slice
+
+
 @dataclass
 class Outcome:
-    """How a slice run ended: ``done``, ``later`` (retry after ``delay``
-    seconds), ``paused``, or ``stopped`` (campaign no longer sending)."""
+    """How a slice run ended, and for ``SliceEnd.LATER`` the seconds to wait."""
 
-    kind: str
+    kind: SliceEnd
     delay: float = 0.0
 
 
@@ -102,7 +119,10 @@ def batch_size():
 
 
 def backoff(attempt, retry_after=None):
-    """Exponential with full jitter, never sooner than ``Retry-After``."""
+    """Seconds before retry number ``attempt``: exponential with equal jitter
+    (uniformly between half and all of the ceiling ``PUSH_RETRY_BASE_SECONDS
+    * 2 ** (attempt - 1)``, capped at ``PUSH_RETRY_MAX_SECONDS``), never
+    sooner than ``retry_after``."""
     config = current_app.config
     ceiling = min(config["PUSH_RETRY_MAX_SECONDS"], config["PUSH_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1))
     delay = random.uniform(ceiling / 2, ceiling)
@@ -129,7 +149,7 @@ def run_slice(campaign_id, slice_id):
     owner = uuid.uuid4().hex
     campaign = Campaign.get_or_none(Campaign.id == campaign_id)
     if campaign is None or campaign.status != Campaign.SENDING:
-        return Outcome("stopped")
+        return Outcome(SliceEnd.STOPPED)
     if not CampaignSlice.acquire(slice_id, owner, lease):
         return None
     part = CampaignSlice.get_by_id(slice_id)
@@ -144,8 +164,8 @@ def run_slice(campaign_id, slice_id):
     except Exception:
         CampaignSlice.abandon(slice_id, owner)
         raise
-    CampaignSlice.release(slice_id, owner, done=outcome.kind == "done")
-    if outcome.kind == "done":
+    CampaignSlice.release(slice_id, owner, done=outcome.kind is SliceEnd.DONE)
+    if outcome.kind is SliceEnd.DONE:
         complete_if_finished(campaign.id)
     return outcome
 
@@ -199,15 +219,15 @@ def send_pending(campaign, part, owner, lease):
     while True:
         status = _status(campaign)
         if status != Campaign.SENDING:
-            return Outcome("paused" if status == Campaign.PAUSED else "stopped")
+            return Outcome(SliceEnd.PAUSED if status == Campaign.PAUSED else SliceEnd.STOPPED)
         due = _due(part, utcnow(), size)
         if not due:
             when = _next_due(part)
             if when is None:
-                return Outcome("done")
+                return Outcome(SliceEnd.DONE)
             delay = max((when - utcnow()).total_seconds(), 0)
             if delay > inline_wait:
-                return Outcome("later", delay)
+                return Outcome(SliceEnd.LATER, delay)
             CampaignSlice.extend(part.id, owner, lease + delay)
             time.sleep(delay)
             continue
@@ -222,8 +242,8 @@ def send_pending(campaign, part, owner, lease):
             return pause(campaign, f"the push provider cannot send: {fault}")
         claimed = claim(campaign, due, owner)
         if claimed:
-            if send_claimed(campaign, claimed) == "paused":
-                return Outcome("paused")
+            if send_claimed(campaign, claimed) is SendEnd.PAUSED:
+                return Outcome(SliceEnd.PAUSED)
         CampaignSlice.extend(part.id, owner, lease)
 
 
@@ -293,7 +313,7 @@ def send_claimed(campaign, claimed):
             Delivery.update(status=Delivery.UNKNOWN, reason="provider_error", updated_at=utcnow()).where(
                 one_of(Delivery.id, [delivery.id for delivery in claimed])).execute()
             pause(campaign, f"the push provider raised {type(error).__name__} while sending")
-        return "paused"
+        return SendEnd.PAUSED
     return record(campaign, claimed, results)
 
 
@@ -302,7 +322,7 @@ def pause(campaign, reason):
     Campaign.update(status=Campaign.PAUSED, paused_reason=reason[:200]).where(
         (Campaign.id == campaign.id) & (Campaign.status == Campaign.SENDING)).execute()
     log.error("campaign %s paused: %s", campaign.id, reason)
-    return Outcome("paused")
+    return Outcome(SliceEnd.PAUSED)
 
 
 def _mark_sent(message_ids, now):
@@ -359,8 +379,8 @@ def record(campaign, claimed, results):
             Delivery.update(status=Delivery.PENDING, claim_owner=None, attempts=Delivery.attempts - 1,
                             updated_at=now).where(one_of(Delivery.id, [d.id for d, _ in auth])).execute()
             pause(campaign, f"push provider refused our credentials ({auth[0][1].code})")
-            return "paused"
-    return "ok"
+            return SendEnd.PAUSED
+    return SendEnd.RECORDED
 
 
 def complete_if_finished(campaign_id):

@@ -26,7 +26,7 @@ def send_slice(campaign_id, slice_id):
     retries it, and resume_campaigns re-queues it if the retries run out."""
     with task_context():
         outcome = sender.run_slice(campaign_id, slice_id)
-        if outcome is not None and outcome.kind == "later":
+        if outcome is not None and outcome.kind is sender.SliceEnd.LATER:
             send_slice.schedule(args=(campaign_id, slice_id), delay=outcome.delay)
 
 

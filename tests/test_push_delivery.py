@@ -114,3 +114,41 @@ def test_a_token_is_dropped_only_if_unchanged_since_the_send(push_app, fcm_serve
                headers=person["session"]["headers"])
     send(client, admin, create_campaign(client, admin, name="second"))
     assert fcm_server.delivered[new_token] == 1 and PushToken.get().token == new_token
+
+
+def test_a_retry_waits_between_half_and_all_of_its_ceiling_and_never_less_than_retry_after(push_app):
+    from push.sender import backoff
+
+    push_app.config.update(PUSH_RETRY_BASE_SECONDS=2, PUSH_RETRY_MAX_SECONDS=300)
+    with push_app.app_context():
+        for attempt, ceiling in ((1, 2), (4, 16), (12, 300)):
+            delays = [backoff(attempt) for _ in range(500)]
+            assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
+            assert max(delays) - min(delays) > ceiling / 4  # jittered, not a fixed wait
+        assert backoff(1, retry_after=60) == 60
+
+
+def test_a_slice_run_ends_stopped_later_or_done(push_app, fcm_server, admin):
+    from models import CampaignSlice
+    from models.base import utcnow
+    from push.sender import Outcome, SliceEnd, run_slice
+
+    client = push_app.test_client()
+    person = member(client, {"marketing_push": True})
+    campaign = create_campaign(client, admin)
+    part = CampaignSlice.create(campaign=campaign["id"], after=None, upto=person["device"]["id"])
+
+    def run():
+        with push_app.app_context():
+            return run_slice(campaign["id"], part.id)
+
+    assert run() == Outcome(SliceEnd.STOPPED)  # a draft is not sending
+    Campaign.update(status="sending", planned=True, started_at=utcnow()).execute()
+    push_app.config.update(PUSH_RETRY_BASE_SECONDS=30, PUSH_RETRY_MAX_SECONDS=30)
+    fcm_server.script[person["token"]] = ["unavailable", "ok"]
+    waiting = run()
+    assert waiting.kind is SliceEnd.LATER and push_app.config["PUSH_INLINE_RETRY_MAX_SECONDS"] < waiting.delay <= 30
+    Delivery.update(next_attempt_at=utcnow()).execute()
+    assert run() == Outcome(SliceEnd.DONE)
+    assert fcm_server.delivered[person["token"]] == 1
+    assert Campaign.get_by_id(campaign["id"]).status == "completed"
