@@ -110,7 +110,7 @@ def notify_user(user, title, body, data, admin):
     if ids:
         part = CampaignSlice.create(campaign=campaign, after=None, upto=ids[-1])
         outcome = sender.run_slice(campaign.id, part.id)
-        if outcome is not None and outcome.kind == "later":
+        if outcome is not None and outcome.kind is sender.SliceEnd.LATER:
             tasks.send_slice.schedule(args=(campaign.id, part.id), delay=outcome.delay)
     else:
         sender.complete_if_finished(campaign.id)
