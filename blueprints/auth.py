@@ -1,4 +1,5 @@
 """Registration, login, token refresh and logout (``/v1/auth``)."""
+import hashlib
 from datetime import date
 
 from flask import current_app, request
@@ -82,9 +83,17 @@ def _login_account_key():
     owner out, so an address is refused only the accounts it failed."""
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
-    usable = isinstance(email, str) and not unstorable(email)  # Redis keys are UTF-8
-    account = User.normalize_email(email) if usable else "-"
+    usable = isinstance(email, str) and not unstorable(email)
+    account = _pseudonym(User.normalize_email(email)) if usable else "-"
     return f"login-account:{account}:{client_address()}"
+
+
+def _pseudonym(email):
+    """The counter's name for an account: the rate-limit storage (Redis)
+    must not hold email addresses, and a keyed digest cannot be reversed by
+    hashing a list of addresses."""
+    key = current_app.config["SECRET_KEY"].encode()[:64]
+    return hashlib.blake2b(email.encode(), key=key, digest_size=16).hexdigest()
 
 
 def _refresh_session_key():

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import jwt as pyjwt
+import pytest
 from flask_jwt_extended import create_access_token
 
 from models import AuthSession, User, utcnow
@@ -320,3 +321,17 @@ def test_registration_is_rate_limited_per_address(make_app):
     assert response.status_code == 429
     assert response.json["error"]["code"] == "rate_limited"
     assert User.select().count() == 2
+
+
+@pytest.mark.redis
+def test_failed_login_counters_in_redis_hold_no_email(client):
+    import redis
+
+    from tests.conftest import TEST_REDIS_URL
+
+    email = f"Counted-{uuid.uuid4().hex[:8]}@Example.com"
+    register(client, email=email)
+    assert client.post("/v1/auth/login", json={"email": email, "password": "wrong password"}).status_code == 401
+    keys = [key.decode() for key in redis.Redis.from_url(TEST_REDIS_URL).keys("*")]
+    assert any("login-account:" in key for key in keys)
+    assert not [key for key in keys if email.lower() in key.lower() or email.split("@")[0].lower() in key.lower()]
