@@ -38,6 +38,8 @@ def create_app(config=None):
     register_error_handlers(app)
     register_response_policy(app)
     register_commands(app)
+    register_tasks(app)
+    register_withdrawal_effects(app)
     return app
 
 
@@ -161,11 +163,32 @@ def register_response_policy(app):
 
 
 def register_commands(app):
-    import push.tasks  # noqa: F401  (register the tasks with the worker)
-    import tasks  # noqa: F401
     from commands import register
 
     register(app)
+
+
+def register_tasks(app):
+    import tasks
+    from push import tasks as push_tasks
+    from worker import huey
+
+    push_tasks.register_tasks(huey)
+    tasks.register_tasks(huey)
+
+
+def register_withdrawal_effects(app):
+    """Every effect of a withdrawal, registered here and nowhere else; an app
+    with a permission that stores data and no effect to remove it does not start."""
+    import reports
+    from consent.effects import effects
+    from push import campaigns
+
+    reports.register_effects(effects)
+    campaigns.register_effects(effects)
+    missing = effects.missing()
+    if missing:
+        raise RuntimeError(f"no withdrawal effect for {', '.join(missing)}: their data would outlive a withdrawal")
 
 
 class TaskConsumer:

@@ -285,14 +285,12 @@ def _chunks(values, size):
         yield values[start:start + size]
 
 
-# -- withdrawal effects (DESIGN.md, "Withdrawal effects") ----------------------------
+# -- withdrawal effects ----------------------------------------------------------
 
-@engine.on_withdrawal("location")
 def delete_locations(user, decisions):
     Location.delete_for_user(user)
 
 
-@engine.on_withdrawal("precise_location")
 def coarsen_locations(user, decisions):
     for geohash in Location.precise_cells(user):
         latitude, longitude = geo.cell_centre(geohash)
@@ -303,17 +301,23 @@ def coarsen_locations(user, decisions):
         )
 
 
-@engine.on_withdrawal("device_info")
 def forget_device_details(user, decisions):
     Device.blank_gated_fields(user)
     DeviceReport.delete().where(DeviceReport.user == user).execute()
 
 
-@engine.on_withdrawal("service_push")
-@engine.on_withdrawal("marketing_push")
 def delete_push_tokens_without_push_consent(user, decisions):
     if not engine.may_hold_push_token(decisions):
         PushToken.delete_for_user(user)
+
+
+def register_effects(effects):
+    """What withdrawing each permission does to the collected data."""
+    effects.register("location", delete_locations)
+    effects.register("precise_location", coarsen_locations)
+    effects.register("device_info", forget_device_details)
+    for key in ("service_push", "marketing_push"):
+        effects.register(key, delete_push_tokens_without_push_consent)
 
 
 # -- retention -------------------------------------------------------------------

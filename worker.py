@@ -17,7 +17,44 @@ huey = Huey("mobile-backend", storage_class=MemoryStorage, utc=True)
 huey.flask_app = None
 
 
-@huey.on_startup()
+class QueuedTask:
+    """A function that runs on the queue once ``bind`` registered it with
+    huey (``create_app`` does, through each package's ``register_tasks``).
+    Defining one registers nothing; calling one that was never bound fails
+    instead of silently running nowhere."""
+
+    def __init__(self, function, periodic=None, **options):
+        self.function, self.periodic, self.options = function, periodic, options
+        self.task = None
+        self.__name__, self.__doc__ = function.__name__, function.__doc__
+
+    def bind(self, queue):
+        if self.task is None:
+            if self.periodic is not None:
+                self.task = queue.periodic_task(self.periodic, **self.options)(self.function)
+            else:
+                self.task = queue.task(**self.options)(self.function)
+        return self.task
+
+    def _bound(self):
+        if self.task is None:
+            raise RuntimeError(f"task {self.__name__} is not registered with the queue (create_app registers it)")
+        return self.task
+
+    def __call__(self, *args, **kwargs):
+        return self._bound()(*args, **kwargs)
+
+    def __getattr__(self, name):  # huey's TaskWrapper API: schedule, call_local, ...
+        if name.startswith("__") or name in ("function", "periodic", "options", "task"):
+            raise AttributeError(name)
+        return getattr(self._bound(), name)
+
+
+def queued(periodic=None, **options):
+    """Decorator: ``function`` as a ``QueuedTask`` (huey's options as is)."""
+    return lambda function: QueuedTask(function, periodic, **options)
+
+
 def redact_worker_logs():
     """huey_consumer adds its log handler after the app is built."""
     redaction.install()
@@ -25,6 +62,7 @@ def redact_worker_logs():
 
 def configure_worker(app):
     """Point the queue at the app's storage (immediate mode for tests that ask)."""
+    huey.on_startup()(redact_worker_logs)
     if app.config.get("HUEY_IMMEDIATE"):
         huey.storage_class, huey.storage_kwargs = MemoryStorage, {}
         huey._immediate = True

@@ -15,6 +15,9 @@ class Permission:
     # Policy section 7: a minor uses the services only with a parent's or
     # guardian's written consent, so every permission open to minors needs it.
     guardian_required: bool = True
+    # Data is kept under this permission, so its withdrawal must remove it
+    # (a registered withdrawal effect; ``create_app`` refuses to start without).
+    stores_data: bool = False
 
 
 PERMISSIONS = (
@@ -25,6 +28,7 @@ PERMISSIONS = (
         "mobile carrier, language and time zone. Without it we keep only the install id, platform "
         "and app version.",
         policy_section="1.2(3)",
+        stores_data=True,
     ),
     Permission(
         key="location",
@@ -32,6 +36,7 @@ PERMISSIONS = (
         description="Keep where your phone is, rounded to an area of about 5 km, for delivery "
         "estimates and offers near you.",
         policy_section="1.2(2)",
+        stores_data=True,
         sensitive=True,
     ),
     Permission(
@@ -39,6 +44,7 @@ PERMISSIONS = (
         title="Precise location",
         description="Keep your location exactly as your phone reports it instead of rounding it.",
         policy_section="1.2(2)",
+        stores_data=True,
         requires=("location",),
         sensitive=True,
         minors_allowed=False,
@@ -48,6 +54,7 @@ PERMISSIONS = (
         title="Service notifications",
         description="Notifications about your orders, deliveries and account security.",
         policy_section="2.1",
+        stores_data=True,
     ),
     Permission(
         key="marketing_push",
@@ -55,6 +62,7 @@ PERMISSIONS = (
         description="Notifications about products and promotions. Every one carries a one-tap "
         "unsubscribe.",
         policy_section="2.2",
+        stores_data=True,
         minors_allowed=False,
     ),
     Permission(

@@ -9,6 +9,7 @@ from flask import g, has_request_context
 from peewee import JOIN, fn
 
 from consent import catalogue, ledger
+from consent.effects import effects
 from consent.ledger import ChangeContext
 from errors import ConsentRequired
 from models.account import User
@@ -453,23 +454,6 @@ def refusal(subject, keys, today=None):
 
 # -- withdrawal effects ----------------------------------------------------------
 
-_withdrawal_effects = defaultdict(list)
-
-
-def on_withdrawal(key):
-    """Register ``effect(user, decisions)`` to run, in the transaction of the
-    change, when ``key`` stops being in effect or is withdrawn. ``decisions``
-    are the user's decisions after the change."""
-    if key not in catalogue.BY_KEY:
-        raise KeyError(key)
-
-    def register(effect):
-        _withdrawal_effects[key].append(effect)
-        return effect
-
-    return register
-
-
 def _stopped(before, after, withdrawn_keys):
     for key in catalogue.KEYS:
         if key in withdrawn_keys:
@@ -482,9 +466,7 @@ def _stopped(before, after, withdrawn_keys):
 
 def _run_effects(user, before, after, withdrawn_keys):
     stopped = list(_stopped(before, after, withdrawn_keys))
-    for key in stopped:
-        for effect in _withdrawal_effects[key]:
-            effect(user, after)
+    effects.run(user, stopped, after)
     return stopped
 
 
@@ -641,9 +623,7 @@ def reevaluate(user, context, before):
     if stopped:
         ConsentSummary.refresh([user.id])
         after = decide_all(load_subjects([user])[user.id])
-        for key in stopped:
-            for effect in _withdrawal_effects[key]:
-                effect(user, after)
+        effects.run(user, stopped, after)
     _forget(user)
     return stopped
 
@@ -730,10 +710,7 @@ def _forget_sensitive_stale_data(keys):
         subjects = load_subjects(chunk)
         for user in chunk:
             decisions = decide_all(subjects[user.id])
-            for key in keys:
-                if decisions[key].reason == "stale_policy":
-                    for effect in _withdrawal_effects[key]:
-                        effect(user, decisions)
+            effects.run(user, [key for key in keys if decisions[key].reason == "stale_policy"], decisions)
 
 
 def _stale_since(key, cutoff):

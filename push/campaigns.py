@@ -278,11 +278,15 @@ def unsubscribe_context(request):
 
 # -- withdrawal effects: queued pushes of a withdrawn kind are not sent ----------------
 
-@engine.on_withdrawal("marketing_push")
 def cancel_queued_marketing(user, decisions):
     Delivery.cancel_open_for_user(user, "marketing")
 
 
-@engine.on_withdrawal("service_push")
 def cancel_queued_service(user, decisions):
     Delivery.cancel_open_for_user(user, "service")
+
+
+def register_effects(effects):
+    """Withdrawing a push permission cancels the queued pushes of its kind."""
+    effects.register("marketing_push", cancel_queued_marketing)
+    effects.register("service_push", cancel_queued_service)

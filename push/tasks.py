@@ -9,18 +9,18 @@ from flask import current_app
 from models.base import utcnow, write_transaction
 from models.push import Campaign, CampaignSlice
 from push import audience, sender
-from worker import huey, task_context
+from worker import huey, queued, task_context
 
 log = logging.getLogger(__name__)
 
 
-@huey.task()
+@queued()
 def plan_campaign(campaign_id):
     with task_context():
         plan(campaign_id)
 
 
-@huey.task(retries=3, retry_delay=2)
+@queued(retries=3, retry_delay=2)
 def send_slice(campaign_id, slice_id):
     """A failed run (a database error, say) has given up its lease; huey
     retries it, and resume_campaigns re-queues it if the retries run out."""
@@ -35,13 +35,13 @@ def queue_slice(campaign_id, slice_id):
     send_slice(campaign_id, slice_id)
 
 
-@huey.periodic_task(crontab(minute="*"))
+@queued(periodic=crontab(minute="*"))
 def resume_campaigns_periodically():
     with task_context():
         resume_campaigns()
 
 
-@huey.task()
+@queued()
 def resume_campaigns_task():
     with task_context():
         resume_campaigns()
@@ -53,7 +53,6 @@ _resume_scheduled = False
 STALE_QUEUE_LEASES = 5
 
 
-@huey.on_startup()
 def resume_after_restart():
     """A restarted worker picks up what a dead one left, once the dead one's
     leases have run out."""
@@ -64,6 +63,13 @@ def resume_after_restart():
     lease = huey.flask_app.config["PUSH_SLICE_LEASE_SECONDS"]
     for delay in (lease + 1, STALE_QUEUE_LEASES * lease + 1):
         resume_campaigns_task.schedule(delay=delay)
+
+
+def register_tasks(queue):
+    """Put the fan-out's tasks on ``queue`` and resume after a restart."""
+    for task in (plan_campaign, send_slice, resume_campaigns_periodically, resume_campaigns_task):
+        task.bind(queue)
+    queue.on_startup()(resume_after_restart)
 
 
 def start(campaign_id):

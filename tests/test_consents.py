@@ -5,6 +5,7 @@ import threading
 import pytest
 
 from consent import engine
+from consent.effects import effects
 from consent.ledger import truncate_ip
 from models import Consent, LedgerEntry, PolicyVersion, User
 from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents, years_ago
@@ -235,12 +236,12 @@ def test_withdrawal_effect_failure_rolls_back_everything(client, user):
     def failing_effect(user, decisions):
         raise RuntimeError("effect failed")
 
-    engine.on_withdrawal("marketing_push")(failing_effect)
+    effects.register("marketing_push", failing_effect)
     try:
         response = client.put("/v1/me/consents", json={"consents": {"location": False, "marketing_push": False}},
                               headers=user["headers"])
     finally:
-        engine._withdrawal_effects["marketing_push"].remove(failing_effect)
+        effects.unregister("marketing_push", failing_effect)
     assert response.status_code == 500
     assert (list(Consent.select().dicts()), LedgerEntry.select().count()) == before
 
@@ -253,11 +254,11 @@ def test_withdrawal_effects_run_in_the_transaction_with_the_after_state(client, 
         seen.append((decisions["location"].reason, decisions["precise_location"].reason,
                      Consent.get(Consent.permission == "location").granted))
 
-    engine.on_withdrawal("precise_location")(record)
+    effects.register("precise_location", record)
     try:
         put_consents(client, user["headers"], location=False)
     finally:
-        engine._withdrawal_effects["precise_location"].remove(record)
+        effects.unregister("precise_location", record)
     # precise_location stopped because its requirement went: its effect ran too
     assert seen == [("withdrawn", "requires:location", False)]
 
