@@ -14,11 +14,13 @@ from gunicorn.app.base import BaseApplication
 from playhouse import db_url
 from playhouse.pool import PooledPostgresqlDatabase
 
-import config as settings
-from errors import ErrorEnvelopeSchema, register_error_handlers
-from extensions import api, db, jwt, limiter
-from security import SECURITY_SCHEMES, init_revocations
-from worker import configure_worker
+from core import config as settings
+from core.http import ErrorEnvelopeSchema, register_error_handlers
+from core.extensions import api, jwt, limiter
+from models.base import db
+from auth.sessions import init_revocations
+from blueprints.base import SECURITY_SCHEMES, register_jwt_callbacks
+from core.worker import configure_worker
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -115,7 +117,7 @@ def close_connection(_exc):
 
 
 def register_log_redaction(app):
-    import redaction
+    from core import redaction
 
     redaction.register(app)
 
@@ -126,9 +128,10 @@ def register_extensions(app):
     app.before_request(open_connection)
     app.teardown_request(close_connection)
     jwt.init_app(app)
+    register_jwt_callbacks(jwt)
     limiter.init_app(app)
     init_revocations(app)
-    configure_worker(app)
+    configure_worker(app, db)
     app.config["API_SPEC_OPTIONS"] = {
         "components": {"securitySchemes": SECURITY_SCHEMES},
         "info": {"description": "Consent-aware backend of the shopping app. Every error is the envelope "
@@ -157,34 +160,40 @@ def register_blueprints(app):
 
 
 def register_response_policy(app):
-    import hardening
+    from core import http as hardening
 
     hardening.register(app)
 
 
 def register_commands(app):
-    from commands import register
+    from auth.commands import create_admin_command
+    from collection.retention import purge_command
+    from consent.ledger import verify_ledger_command
+    from core import cli
+    from models.schema import migrate_command
 
-    register(app)
+    cli.register(app, (migrate_command, create_admin_command, cli.worker_command, verify_ledger_command, purge_command))
 
 
 def register_tasks(app):
-    import tasks
+    import collection
+    from auth import sessions
+    from core.worker import huey
     from push import tasks as push_tasks
-    from worker import huey
+    from rights import erasure
 
-    push_tasks.register_tasks(huey)
-    tasks.register_tasks(huey)
+    for package in (push_tasks, collection, sessions, erasure):
+        package.register_tasks(huey)
 
 
 def register_withdrawal_effects(app):
     """Every effect of a withdrawal, registered here and nowhere else; an app
     with a permission that stores data and no effect to remove it does not start."""
-    import reports
+    import collection
     from consent.effects import effects
     from push import campaigns
 
-    reports.register_effects(effects)
+    collection.register_effects(effects)
     campaigns.register_effects(effects)
     missing = effects.missing()
     if missing:
@@ -251,6 +260,19 @@ def serve():
         "when_ready": consumer.start,
         "on_exit": consumer.stop,
     }).run()
+
+
+def __getattr__(name):
+    """``huey_consumer app.huey``: the task queue of an app built from the
+    environment, which binds the database and the queue storage and
+    registers every task. Only that lookup builds an app."""
+    if name != "huey":
+        raise AttributeError(name)
+    create_app()
+    from core.worker import huey
+
+    globals()["huey"] = huey
+    return huey
 
 
 if __name__ == "__main__":

@@ -4,13 +4,12 @@ from marshmallow import Schema, fields, validate
 from peewee import IntegrityError
 
 from blueprints.consents import ConsentOverviewSchema, PolicySchema, change_context
-from blueprints.fields import FullMatch, StrictSchema, UtcDateTime
-import stats
+from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime
+from rights import stats
 from consent import catalogue, engine
-from errors import Conflict, NotFound
+from core.errors import Conflict, NotFound
 from models.account import User
 from push import campaigns
-from security import ApiBlueprint
 
 blp = ApiBlueprint("admin", __name__, url_prefix="/v1/admin", description="Operators")
 

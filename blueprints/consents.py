@@ -3,13 +3,12 @@ from flask import request
 from flask_jwt_extended import current_user
 from marshmallow import Schema, fields, validate
 
-from blueprints.fields import PageArgs, StrictBoolean, StrictSchema, UtcDateTime, newest_first, page_schema
+from blueprints.base import ApiBlueprint, PageArgs, StrictBoolean, StrictSchema, UtcDateTime, newest_first, page_schema
 from consent import catalogue, engine
 from consent.ledger import ChangeContext
-from errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from models.consent import LedgerEntry, PolicyVersion
 from models.device import Device
-from security import ApiBlueprint
 
 blp = ApiBlueprint("consents", __name__, url_prefix="/v1", description="Permissions, policy and consent")
 

@@ -7,13 +7,12 @@ from flask import current_app, request
 from flask_jwt_extended import current_user, get_jwt_identity
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
-import reports
-from blueprints.fields import FullMatch, StrictSchema, UtcDateTime
-from errors import NotFound
-from extensions import limiter
+from collection import devices, locations, tokens
+from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, user_row
+from core.errors import NotFound
+from core.extensions import limiter
 from models.base import utcnow
 from models.device import Device, PushToken
-from security import ApiBlueprint, user_row
 
 blp = ApiBlueprint("devices", __name__, url_prefix="/v1/devices", description="Devices and their reports")
 
@@ -216,7 +215,7 @@ def gated_answer(gated, **extra):
 def register_device(data):
     """Register the installation or update it. Details that need
     ``device_info`` are dropped (and listed) unless it is in effect."""
-    device, created, gated = reports.register_device(current_user, data)
+    device, created, gated = devices.register_device(current_user, data)
     return gated_answer(gated, device=device), 201 if created else 200
 
 
@@ -240,7 +239,7 @@ def get_device(device_id):
 @blp.response(204)
 def delete_device(device_id):
     """Remove the device with its push token, reports and locations."""
-    reports.delete_device(own_device(device_id))
+    devices.delete_device(own_device(device_id))
 
 
 @blp.route("/<uuid:device_id>/reports", methods=["POST"])
@@ -249,7 +248,7 @@ def delete_device(device_id):
 @blp.response(201, ReportResultSchema)
 def post_report(data, device_id):
     """A snapshot of the device's details, gated like registration."""
-    report, gated = reports.record_report(current_user, own_device(device_id), data)
+    report, gated = devices.record_report(current_user, own_device(device_id), data)
     return gated_answer(gated, report=report)
 
 
@@ -261,7 +260,7 @@ def post_report(data, device_id):
 @blp.alt_response(409, response="CONFLICT", description="token_in_use: another installation holds the token")
 def put_push_token(data, device_id):
     """Store the device's push token (needs service_push or marketing_push)."""
-    return reports.set_push_token(current_user, own_device(device_id), data["token"], data["provider"],
+    return tokens.set_push_token(current_user, own_device(device_id), data["token"], data["provider"],
                                   data["notifications_enabled"])
 
 
@@ -270,7 +269,7 @@ def put_push_token(data, device_id):
 @blp.response(204)
 def delete_push_token(device_id):
     """Forget the device's push token (e.g. on sign-out)."""
-    reports.remove_push_token(own_device(device_id))
+    tokens.remove_push_token(own_device(device_id))
 
 
 def per_device():
@@ -293,11 +292,11 @@ def per_device():
 def post_location(data, device_id):
     """Store a location: approximate (geohash-5 cell centre) with
     ``location``, as reported with ``precise_location`` too."""
-    location = reports.store_location_at_once(current_user.id, device_id, data)
+    location = locations.store_location_at_once(current_user.id, device_id, data)
     if location is not None:
         return {"location": location}, 201
     user = user_row()
-    location, created = reports.store_location(user, own_device(device_id, user), data)
+    location, created = locations.store_location(user, own_device(device_id, user), data)
     return {"location": location}, 201 if created else 200
 
 
@@ -319,7 +318,7 @@ def post_location_batch(data, device_id):
         except ValidationError as error:
             items.append(None)
             errors[index] = error.messages
-    statuses, precision, differing = reports.store_locations(current_user, device, items)
+    statuses, precision, differing = locations.store_locations(current_user, device, items)
     errors.update(differing)
     results = [{"index": i, "status": status, **({"errors": errors[i]} if i in errors else {})}
                for i, status in enumerate(statuses)]

@@ -2,6 +2,8 @@
 code. Policy sections refer to ``privacy-policy.txt``."""
 from dataclasses import dataclass, field
 
+from models.consent import KEYS as SCHEMA_KEYS
+
 
 @dataclass(frozen=True)
 class Permission:
@@ -90,6 +92,8 @@ PERMISSIONS = (
 
 BY_KEY = {permission.key: permission for permission in PERMISSIONS}
 KEYS = tuple(BY_KEY)
+if KEYS != SCHEMA_KEYS:
+    raise RuntimeError(f"the catalogue's permissions {KEYS} are not the schema's {SCHEMA_KEYS} (models.consent.KEYS)")
 PUSH_PERMISSIONS = ("service_push", "marketing_push")
 # Not a permission: the ledger's record of a guardian's written consent.
 GUARDIAN_CONSENT = "guardian_consent"

@@ -11,7 +11,7 @@ from peewee import JOIN, fn
 from consent import catalogue, ledger
 from consent.effects import effects
 from consent.ledger import ChangeContext
-from errors import ConsentRequired
+from core.errors import ConsentRequired
 from models.account import User
 from models.base import db, is_postgres, utcnow, write_transaction
 from models.consent import Consent, ConsentSummary, GuardianConsent, PolicyChange, PolicyVersion

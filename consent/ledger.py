@@ -10,8 +10,11 @@ from dataclasses import dataclass
 
 from peewee import JOIN
 
+import click
+from flask.cli import with_appcontext
+
 from models.account import User
-from models.base import utcnow
+from models.base import db, utcnow
 from models.consent import Consent, LedgerEntry
 
 GENESIS = "0" * 64
@@ -189,3 +192,15 @@ def _state_mismatch():
             return (f"consent state of user {row.user_id} for {row.permission} is {bool(row.granted)} "
                     f"but the ledger's last entry says {row.ledger_granted}")
     return None
+
+
+@click.command("verify-ledger")
+@with_appcontext
+def verify_ledger_command():
+    """Recompute every consent-ledger chain; exit 1 naming the first entry that does not verify."""
+    with db.connection_context():
+        report = verify()
+    if not report.ok:
+        click.echo(f"ledger does NOT verify: {report.failure}", err=True)
+        raise SystemExit(1)
+    click.echo(f"ledger verified: {report.entries} entries in {report.subjects} chains")

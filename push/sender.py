@@ -16,7 +16,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from peewee import Case, fn
 
-from config import ConfigError
+from core.config import ConfigError
 from consent import engine
 from models.account import User
 from models.base import db, insert_rows, is_postgres, one_of, utcnow, write_transaction
@@ -24,6 +24,7 @@ from models.consent import Consent
 from models.device import PushToken
 from models.push import Campaign, CampaignExclusion, CampaignSlice, Delivery
 from push import audience, providers
+from push.unsubscribe import unsubscribe_token
 from push.providers import Message
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,6 @@ def backoff(attempt, retry_after=None):
 def message_data(campaign, user_id, granted_at=None):
     """``granted_at``: when the user's grant of marketing_push in effect at
     the claim was made; a marketing push's unsubscribe link is bound to it."""
-    from push.campaigns import unsubscribe_token
-
     data = {**(campaign.data or {}), "campaign_id": str(campaign.id)}
     if campaign.kind == "marketing":
         data["unsubscribe_token"] = unsubscribe_token(user_id, granted_at)

@@ -2,7 +2,7 @@
 import pytest
 
 from app import create_app
-from extensions import db
+from models.base import db
 from models import AuthSession, User
 from models.schema import migration_runner, pending_migrations
 from tests.conftest import PASSWORD, base_config, bearer, register

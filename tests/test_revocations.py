@@ -11,7 +11,7 @@ import jwt as pyjwt
 import pytest
 import redis
 
-from revocations import RedisRevocations, RevokedSessions
+from auth.revocations import RedisRevocations, RevokedSessions
 from tests.conftest import TEST_REDIS_URL, bearer, flush_redis, register
 
 pytestmark = pytest.mark.redis

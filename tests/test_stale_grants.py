@@ -4,7 +4,7 @@ unused until the user confirms again or STALE_GRANT_GRACE_DAYS ends, when the
 grant lapses and its withdrawal effects run."""
 from datetime import timedelta
 
-import geo
+from collection import geohash as geo
 from models import Consent, Device, DeviceReport, LedgerEntry, Location, PolicyVersion, PushToken
 from models.base import utcnow
 from tests.consent_helpers import new_user, put_consents
@@ -96,7 +96,7 @@ def test_stale_device_details_are_kept_unused_until_the_grace_period_ends(client
 
 
 def test_confirming_within_the_grace_period_keeps_the_data(client, admin):
-    from tasks import lapse_stale_grants
+    from collection.retention import lapse_stale_grants
 
     person = new_user(client)
     headers, uid = person["headers"], person["user"]["id"]
@@ -133,7 +133,7 @@ def test_a_location_written_while_the_policy_is_published_is_removed_too(app, cl
     import time
 
     from consent import engine
-    from extensions import db
+    from models.base import db
     from models import User
 
     person = new_user(client)

@@ -74,7 +74,7 @@ client.put("/v1/me/consents", json={"consents": {key: False for key in everythin
 results["put_consents"] = held(user_id)
 
 from models.consent import Consent
-from push.campaigns import unsubscribe_token
+from push.unsubscribe import unsubscribe_token
 user_id, headers = person(marketing_push=True)
 with app.app_context():
     grant = Consent.get((Consent.user == user_id) & (Consent.permission == "marketing_push"))

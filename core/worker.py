@@ -9,12 +9,12 @@ from huey import Huey
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from redis import ConnectionPool
 
-import redaction
-from extensions import db
+from core import redaction
 
 QUEUE_READ_TIMEOUT = 1  # seconds a consumer's blocking pop waits for a task
 huey = Huey("mobile-backend", storage_class=MemoryStorage, utc=True)
 huey.flask_app = None
+huey.database = None  # the app's database proxy, bound by configure_worker
 
 
 class QueuedTask:
@@ -60,8 +60,9 @@ def redact_worker_logs():
     redaction.install()
 
 
-def configure_worker(app):
-    """Point the queue at the app's storage (immediate mode for tests that ask)."""
+def configure_worker(app, database):
+    """Point the queue at the app's storage (immediate mode for tests that ask);
+    tasks open connections of ``database``."""
     huey.on_startup()(redact_worker_logs)
     if app.config.get("HUEY_IMMEDIATE"):
         huey.storage_class, huey.storage_kwargs = MemoryStorage, {}
@@ -76,6 +77,7 @@ def configure_worker(app):
         huey._immediate = False
     huey.storage = huey.create_storage()
     huey.flask_app = app
+    huey.database = database
 
 
 def redis_pool(config):
@@ -92,11 +94,12 @@ def task_context():
     caller's connection when a task runs inline, in immediate mode)."""
     app = current_app._get_current_object() if has_app_context() else huey.flask_app
     with app.app_context():
-        opened = db.is_closed()
+        database = huey.database
+        opened = database.is_closed()
         if opened:
-            db.connect()
+            database.connect()
         try:
             yield
         finally:
-            if opened and not db.is_closed():
-                db.close()
+            if opened and not database.is_closed():
+                database.close()

@@ -5,9 +5,8 @@ from flask import request
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_smorest import Api
-from peewee import DatabaseProxy
 
-import ratelimit  # noqa: F401  (registers the counted+redis:// storage scheme)
+from core import ratelimit  # noqa: F401  (registers the counted+redis:// storage scheme)
 
 
 def client_address():
@@ -47,7 +46,6 @@ class EnvelopeApi(Api):
         pass
 
 
-db = DatabaseProxy()
 jwt = JWTManager()
 limiter = AppLimiter(key_func=client_address)
 api = EnvelopeApi()
