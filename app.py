@@ -151,8 +151,9 @@ def register_push_provider(app):
 
 
 def register_blueprints(app):
-    from blueprints import admin, auth, consents, devices, docs, health, me, push
+    from blueprints import admin, auth, base, consents, devices, docs, health, me, push
 
+    base.register_request_hooks(app)
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)
     for blueprint in (auth.blp, me.blp, consents.blp, devices.blp, admin.blp, push.blp):

@@ -18,6 +18,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 
+import consent
 from auth.revocations import UserRef
 from auth.sessions import revocations
 from core import http as hardening
@@ -323,3 +324,22 @@ class ApiBlueprint(Blueprint):
             return wrapper
 
         return decorator
+
+
+# -- the consent checks' per-request cache -----------------------------------------
+
+def open_consent_cache():
+    """Each request reads a user's consents once (``consent.subject_for``);
+    a change of them drops the cached copy."""
+    g.consent_cache = consent.open_cache()
+
+
+def close_consent_cache(_exc):
+    token = g.pop("consent_cache", None)
+    if token is not None:
+        consent.close_cache(token)
+
+
+def register_request_hooks(app):
+    app.before_request(open_consent_cache)
+    app.teardown_request(close_consent_cache)

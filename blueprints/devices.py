@@ -12,7 +12,7 @@ from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, 
 from core.errors import NotFound
 from core.extensions import limiter
 from models.base import utcnow
-from models.device import Device, PushToken
+from models.device import GATED_DEVICE_COLUMNS, GATED_DEVICE_FIELDS, Device, PushToken
 
 blp = ApiBlueprint("devices", __name__, url_prefix="/v1/devices", description="Devices and their reports")
 
@@ -47,21 +47,25 @@ def _text(limit):
     return fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=limit))
 
 
-class DeviceDetailsSchema(StrictSchema):
-    """Details a device reports; all but the app version need ``device_info``."""
+# Gated details whose form is checked beyond their length.
+_FORMED_DETAILS = {
+    "resolution": lambda: fields.String(load_default=None, allow_none=True, validate=FullMatch(
+        r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$", error="WIDTHxHEIGHT in pixels, e.g. 1080x2400.")),
+    "locale": lambda: fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=35), FullMatch(
+        r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,4}$", error="A language tag, e.g. zh-CN.")]),
+    "timezone": lambda: fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64)),
+}
 
-    app_version = fields.String(required=True, validate=[
-        validate.Length(max=32), FullMatch(r"^\d+(\.\d+){0,3}$", error="Dotted numbers, e.g. 3.12.0.")])
-    model = _text(64)
-    manufacturer = _text(64)
-    os_name = _text(64)
-    os_version = _text(64)
-    carrier = _text(64)
-    resolution = fields.String(load_default=None, allow_none=True, validate=FullMatch(
-        r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$", error="WIDTHxHEIGHT in pixels, e.g. 1080x2400."))
-    locale = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=35), FullMatch(
-        r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,4}$", error="A language tag, e.g. zh-CN.")])
-    timezone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+_Details = StrictSchema.from_dict({
+    "app_version": fields.String(required=True, validate=[
+        validate.Length(max=32), FullMatch(r"^\d+(\.\d+){0,3}$", error="Dotted numbers, e.g. 3.12.0.")]),
+    **{name: _FORMED_DETAILS[name]() if name in _FORMED_DETAILS else _text(GATED_DEVICE_COLUMNS[name])
+       for name in GATED_DEVICE_FIELDS},
+})
+
+
+class DeviceDetailsSchema(_Details):
+    """Details a device reports; all but the app version need ``device_info``."""
 
     @validates("timezone")
     def known_zone(self, value, **kwargs):
@@ -81,18 +85,9 @@ class PushStatusSchema(Schema):
     updated_at = UtcDateTime()
 
 
-class ReportedSchema(Schema):
+class ReportedSchema(Schema.from_dict({name: fields.String(allow_none=True)
+                                      for name in ("app_version", *GATED_DEVICE_FIELDS)})):
     """The details a device reports, as stored (null where not kept)."""
-
-    app_version = fields.String(allow_none=True)
-    model = fields.String(allow_none=True)
-    manufacturer = fields.String(allow_none=True)
-    os_name = fields.String(allow_none=True)
-    os_version = fields.String(allow_none=True)
-    carrier = fields.String(allow_none=True)
-    resolution = fields.String(allow_none=True)
-    locale = fields.String(allow_none=True)
-    timezone = fields.String(allow_none=True)
 
 
 class DeviceSchema(ReportedSchema):

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from consent import engine
+import consent
 from core.errors import Conflict
 from models.base import lock_value, utcnow, write_transaction
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport
@@ -22,7 +22,7 @@ class Gated:
 
 
 def gate_device_fields(user, data):
-    decision = engine.check(user, "device_info")
+    decision = consent.check(user, "device_info")
     gated = Gated()
     for name in ALWAYS_KEPT:
         if data.get(name) is not None:
@@ -43,7 +43,7 @@ def gate_device_fields(user, data):
 
 def register_device(user, data):
     """Upsert by (user, installation_id); returns (device, created, gated)."""
-    with engine.consent_held(user):
+    with consent.consent_held(user):
         gated = gate_device_fields(user, data)
         lock_value("devices", user.id)  # the lookup, the count and the insert as one step per user
         device = Device.get_or_none((Device.user == user) & (Device.installation_id == data["installation_id"]))
@@ -72,12 +72,12 @@ def record_report(user, device, data):
     current details. While ``device_info`` is in effect a detail the
     snapshot lacks is cleared (a phone without a SIM has no carrier), so
     campaign filters read what the phone last said, not an older report."""
-    with engine.consent_held(user):
+    with consent.consent_held(user):
         gated = gate_device_fields(user, data)
         history = {k: v for k, v in gated.values.items() if k != "app_version_num"}
         report = DeviceReport.create(device=device, user=user, created_at=utcnow(), **history)
         current = dict(gated.values)
-        if engine.is_effective(user, "device_info"):
+        if consent.is_effective(user, "device_info"):
             current = {**{name: None for name in GATED_DEVICE_FIELDS}, **current}
         _update_device(device, current)
     return report, gated

@@ -6,7 +6,7 @@ from functools import lru_cache
 from peewee import SQL, Case, Select, Value
 
 from collection import geohash as geo
-from consent import engine
+import consent
 from core.errors import Conflict
 from models.account import User
 from models.base import Rendered, insert_rows, is_postgres, one_of, slot, utcnow, write_transaction
@@ -36,7 +36,7 @@ def store_location_at_once(user_id, device_id, item):
     """The usual report in one statement: stored when the device is the
     user's, ``location`` is in effect and (device, captured_at) is new, kept
     precise when ``precise_location`` is in effect too, all decided by the
-    database with the engine's SQL rules (``engine.effective_sql``). On
+    database with the engine's SQL rules (``consent.effective_sql``). On
     PostgreSQL the statement follows a shared lock on the user in the same
     round trip, and as its own statement, for the reason ``consent_held``
     gives. Returns the stored Location, or None when anything did not hold;
@@ -63,13 +63,13 @@ def store_location_at_once(user_id, device_id, item):
 def _location_statement(postgres, today):
     """``store_location_at_once``'s statement, rendered once a day (the rules
     depend on the date through the age of majority)."""
-    sql = engine.SqlSubject(today)
+    sql = consent.SqlSubject(today)
     chosen = sql.join(
         User.select(Device.id.alias("device_id"), User.id.alias("user_id"),
-                    engine.effective_sql("precise_location", sql).alias("precise"))
+                    consent.effective_sql("precise_location", sql).alias("precise"))
         .join(Device, on=(Device.user == User.id))
     ).where((User.id == slot("user_id")) & (Device.id == slot("device_id"))
-            & engine.effective_sql("location", sql)).alias("chosen")
+            & consent.effective_sql("location", sql)).alias("chosen")
 
     def by_precision(name, precise, coarse):
         return Case(None, [(chosen.c.precise, precise)], coarse).alias(name)
@@ -91,7 +91,7 @@ def _location_statement(postgres, today):
               .on_conflict_ignore().returning(Location.id, Location.precision, Location.received_at))
     if not postgres:
         return Rendered(insert)
-    lock = engine.user_locks(User.id == slot("user_id"), shared=True)
+    lock = consent.user_locks(User.id == slot("user_id"), shared=True)
     return Rendered(lock, insert, prepare=f"store_location_{today:%Y%m%d}")
 
 
@@ -109,15 +109,15 @@ def _same_point(stored, item):
 
 def _precision_allowed(user):
     """403 unless ``location`` is in effect; whether to keep it precise."""
-    engine.require(user, "location")
-    return engine.is_effective(user, "precise_location")
+    consent.require(user, "location")
+    return consent.is_effective(user, "precise_location")
 
 
 def store_location(user, device, item):
     """Returns (location, created). A retry of the same point at the same
     (device, captured_at) answers the stored row instead of storing a second
     one; a different point at that time is 409 ``duplicate_location``."""
-    with engine.consent_held(user):
+    with consent.consent_held(user):
         precise = _precision_allowed(user)
         row = _location_row(user.id, device.id, item, precise)
         inserted = list(Location.insert(**row).on_conflict_ignore().returning(Location.id).execute())
@@ -136,7 +136,7 @@ def store_locations(user, device, items):
     point (a different point at a stored time)."""
     statuses = ["rejected" if item is None else None for item in items]
     differing = {}
-    with engine.consent_held(user):
+    with consent.consent_held(user):
         precise = _precision_allowed(user)
         times = {item["captured_at"] for item in items if item is not None}
         taken = {

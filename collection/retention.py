@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from flask import current_app
 
-from consent import engine
+import consent
 from models.base import db, utcnow, write_transaction
 from models.device import DeviceReport, Location
 
@@ -36,7 +36,7 @@ def lapse_stale_grants_now(now=None):
     """Withdraw grants left stale for more than ``STALE_GRANT_GRACE_DAYS``;
     their withdrawal effects remove the data they covered."""
     grace = timedelta(days=current_app.config["STALE_GRANT_GRACE_DAYS"])
-    return engine.lapse_stale_grants(grace, now)
+    return consent.lapse_stale_grants(grace, now)
 
 
 def _delete_older(model, column, cutoff, batch):

@@ -1,7 +1,7 @@
 """Push tokens: one per device, kept while a push permission is in effect."""
 
 
-from consent import engine
+import consent
 from core.errors import Conflict
 from models.base import lock_value, utcnow
 from models.device import PushToken
@@ -11,8 +11,8 @@ def set_push_token(user, device, token, provider, notifications_enabled):
     same installation (another account signed in on the same phone) moves
     here, so pushes for the first account stop reaching this phone; held by
     any other installation, it stays there (409 ``token_in_use``)."""
-    with engine.consent_held(user):
-        engine.require_push(user)
+    with consent.consent_held(user):
+        consent.require_push(user)
         lock_value("push_token", token)
         holder = PushToken.holder(token)
         if holder is not None and holder.id != device.id:
@@ -39,7 +39,7 @@ def remove_push_token(device):
 
 
 def delete_push_tokens_without_push_consent(user, decisions):
-    if not engine.may_hold_push_token(decisions):
+    if not consent.may_hold_push_token(decisions):
         PushToken.delete_for_user(user)
 
 

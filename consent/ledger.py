@@ -75,7 +75,7 @@ def _entry_hash(subject, seq, permission, granted, policy_version, source, reaso
 
 def append(user, permission, granted, policy_version, context, reason=None):
     """Append one entry to the user's chain. The caller holds the user's
-    write lock (see ``engine.lock_user``) inside a transaction."""
+    write lock (see ``consent.lock_user``) inside a transaction."""
     last = (
         LedgerEntry.select(LedgerEntry.seq, LedgerEntry.hash)
         .where(LedgerEntry.subject == user.ledger_subject)

@@ -64,7 +64,7 @@ class Consent(BaseModel):
     granted = BooleanField()
     policy = ForeignKeyField(PolicyVersion, on_delete="RESTRICT")
     updated_at = DateTimeField(default=utcnow)
-    # Granted while a rule refused it (engine.REFUSING_REASONS): never valid
+    # Granted while a rule refused it (consent.REFUSING_REASONS): never valid
     # consent, so it stays out of effect until the user grants again.
     refused = BooleanField(default=False)
 

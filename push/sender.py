@@ -17,7 +17,7 @@ from limits.strategies import MovingWindowRateLimiter
 from peewee import Case, fn
 
 from core.config import ConfigError
-from consent import engine
+import consent
 from models.account import User
 from models.base import db, insert_rows, is_postgres, one_of, utcnow, write_transaction
 from models.consent import Consent
@@ -228,7 +228,7 @@ def send_pending(campaign, part, owner, lease):
 
 def _lock_users(user_ids):
     if is_postgres() and user_ids:
-        engine.user_locks(one_of(User.id, user_ids), shared=True).execute()
+        consent.user_locks(one_of(User.id, user_ids), shared=True).execute()
 
 
 class Claimed(NamedTuple):

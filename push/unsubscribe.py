@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
 
-from consent import engine
+import consent
 from core.errors import BadRequest, Gone
 from models.account import User
 from models.base import utcnow
@@ -134,7 +134,7 @@ def describe_unsubscribe(token):
     """Check the link as ``unsubscribe`` would, changing nothing."""
     link = read_unsubscribe_token(token)
     user = _link_user(link)
-    if engine.grant_status(engine.subject_for(user), "marketing_push", link.granted_at) == engine.SUPERSEDED:
+    if consent.grant_status(consent.subject_for(user), "marketing_push", link.granted_at) == consent.SUPERSEDED:
         raise ExpiredUnsubscribeLink()
 
 
@@ -143,5 +143,5 @@ def unsubscribe(token, context):
     only that one; a second use finds it withdrawn and changes nothing."""
     link = read_unsubscribe_token(token)
     user = _link_user(link)
-    if engine.withdraw_grant(user, "marketing_push", link.granted_at, context) == engine.SUPERSEDED:
+    if consent.withdraw_grant(user, "marketing_push", link.granted_at, context) == consent.SUPERSEDED:
         raise ExpiredUnsubscribeLink()

@@ -1,7 +1,7 @@
 """The right to correct: email, phone and birth date (policy §5)."""
 
 
-from consent import engine
+import consent
 from consent.ledger import ChangeContext
 from core.errors import Conflict
 from models.account import User
@@ -14,8 +14,8 @@ def correct(user, changes, context):
     refused it stays out of effect (``reconfirm``), with a ``system`` entry
     saying so."""
     with write_transaction():
-        engine.lock_user(user)
-        before = engine.decide_all(engine.load_subjects([user])[user.id])
+        consent.lock_user(user)
+        before = consent.decide_all(consent.load_subjects([user])[user.id])
         if "email" in changes:
             normalized = User.normalize_email(changes["email"])
             taken = User.select().where((User.email_normalized == normalized) & (User.id != user.id)).exists()
@@ -28,7 +28,7 @@ def correct(user, changes, context):
         if "birth_date" in changes:
             user.birth_date = changes["birth_date"]
         user.save()
-        stopped = engine.reevaluate(user, context, before) if "birth_date" in changes else []
+        stopped = consent.reevaluate(user, context, before) if "birth_date" in changes else []
     return stopped
 
 

@@ -4,7 +4,9 @@ import logging
 
 from core.worker import queued, task_context
 
-from consent import engine, ledger
+import consent
+
+from consent import ledger
 from models.account import AuthSession, User
 from models.base import checkpoint_wal, vacuum, is_postgres, write_transaction
 from models.consent import Consent, ConsentSummary, GuardianConsent, LedgerEntry
@@ -24,7 +26,7 @@ def erase(user):
     revoke every token, and pseudonymise the user's ledger entries (the
     chains still verify); then scrub what the deletion left on disk."""
     with write_transaction():
-        engine.lock_user(user)
+        consent.lock_user(user)
         revoke_all_sessions(user, "erased")
         ledger.forget_personal_data(user)
         Delivery.delete().where(Delivery.user == user).execute()

@@ -3,7 +3,7 @@ import json
 from datetime import date, datetime
 
 
-from consent import engine
+import consent
 from models.base import utcnow
 from models.consent import GuardianConsent, LedgerEntry
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
@@ -46,7 +46,7 @@ def _sections(user):
     """(name, single value or row iterator) in export order."""
     reported = ("app_version", *GATED_DEVICE_FIELDS)
     yield "profile", profile(user)
-    yield "consents", engine.overview(user)
+    yield "consents", consent.overview(user)
     yield "ledger", _paged(
         LedgerEntry.select(LedgerEntry.id, LedgerEntry.permission, LedgerEntry.granted, LedgerEntry.policy_version,
                            LedgerEntry.source, LedgerEntry.reason, LedgerEntry.device_id, LedgerEntry.ip,

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from consent import engine
+import consent
 from consent.effects import effects
 from consent.ledger import truncate_ip
 from models import Consent, LedgerEntry, PolicyVersion, User
@@ -266,8 +266,9 @@ def test_withdrawal_effects_run_in_the_transaction_with_the_after_state(client, 
 def test_checking_every_permission_costs_one_query(app, user, caplog):
     u = User.get_by_id(user["user"]["id"])
     with app.test_request_context():
+        app.preprocess_request()  # the request hooks open the per-request consent cache
         with caplog.at_level(logging.DEBUG, logger="peewee"):
-            decisions = [engine.check(u, key) for key in ("location", "precise_location", "marketing_push",
+            decisions = [consent.check(u, key) for key in ("location", "precise_location", "marketing_push",
                                                            "device_info", "service_push")]
     queries = [r for r in caplog.records if r.name == "peewee"]
     assert len(queries) == 1

@@ -132,7 +132,7 @@ def test_a_location_written_while_the_policy_is_published_is_removed_too(app, cl
     import threading
     import time
 
-    from consent import engine
+    import consent
     from models.base import db
     from models import User
 
@@ -146,8 +146,8 @@ def test_a_location_written_while_the_policy_is_published_is_removed_too(app, cl
         try:
             with app.app_context(), db.connection_context():
                 user = User.get_by_id(uid)
-                with engine.consent_held(user):
-                    engine.require(user, "location")
+                with consent.consent_held(user):
+                    consent.require(user, "location")
                     latitude, longitude, cell = geo.coarsen(31.23, 121.47)
                     Location.insert(device=phone["id"], user=uid, latitude=latitude, longitude=longitude,
                                     geohash=cell, precision="approximate", captured_at=utcnow(),
@@ -161,7 +161,7 @@ def test_a_location_written_while_the_policy_is_published_is_removed_too(app, cl
     def publish_change():
         try:
             with app.app_context(), db.connection_context():
-                engine.publish_policy("2", "Location is used for delivery slots.", ["location"], None)
+                consent.publish_policy("2", "Location is used for delivery slots.", ["location"], None)
         except Exception as error:  # surfaced below
             errors.append(repr(error))
 
