@@ -5,22 +5,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import weakref
-from urllib.parse import urlparse
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
-from playhouse import db_url
-from playhouse.pool import PooledPostgresqlDatabase
 
-from core import config as settings
-from core.http import ErrorEnvelopeSchema, register_error_handlers
-from core.extensions import api, jwt, limiter
-from models.base import db
 from auth.sessions import init_revocations
 from blueprints.base import SECURITY_SCHEMES, register_jwt_callbacks
+from core import config as settings
+from core.database import connect_database, register_connection_hooks
+from core.extensions import api, jwt, limiter
+from core.http import ErrorEnvelopeSchema, register_error_handlers
 from core.worker import configure_worker
+from models.base import db
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -57,65 +53,6 @@ def load_config(app, overrides):
     app.json.sort_keys = False
 
 
-class PostgresPool(PooledPostgresqlDatabase):
-    """peewee's pool, minus the ``SELECT 1`` it sends on every checkout when
-    the connection came back idle moments ago: at thousands of requests a
-    second that probe cost a round trip each. A connection that sat longer
-    is still probed, and one that breaks mid-query is closed by psycopg2 and
-    discarded at its next checkout."""
-
-    TRUST_SECONDS = 2.0
-
-    def __init__(self, *args, **kwargs):
-        self._returned = weakref.WeakKeyDictionary()  # connection -> when it was checked in
-        super().__init__(*args, **kwargs)
-
-    def _is_closed(self, conn):  # called under the pool's lock
-        returned = self._returned.pop(conn, None)
-        if (not conn.closed and returned is not None and time.monotonic() - returned < self.TRUST_SECONDS
-                and self._adapter.txn_status(conn) == self._adapter.txn_idle):
-            return False
-        return super()._is_closed(conn)
-
-    def _close(self, conn, close_conn=False):
-        with self._pool_lock:
-            if not close_conn:
-                self._returned[conn] = time.monotonic()
-            super()._close(conn, close_conn)
-
-
-db_url.register_database(PostgresPool, "postgresql+pool")
-
-
-def connect_database(url, pool_size, connect_timeout=5):
-    scheme = urlparse(url).scheme
-    if scheme.startswith("sqlite"):
-        return db_url.connect(
-            url,
-            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 15000, "synchronous": "normal",
-                     "secure_delete": 1},  # deleted rows are zeroed, not left in free pages (erasure)
-            timeout=15,
-            check_same_thread=False,
-            returning_clause=True,
-        )
-    if scheme in ("postgres", "postgresql"):
-        url = url.replace(scheme + "://", "postgresql+pool://", 1)
-        # No JIT: it compiled the audience preview for 2 of its 3.5 s on a
-        # million users, and the other queries here are too short to repay it.
-        return db_url.connect(url, max_connections=pool_size, stale_timeout=300, timeout=10,
-                              connect_timeout=connect_timeout, options="-c jit=off")
-    return db_url.connect(url)
-
-
-def open_connection():
-    db.connect(reuse_if_open=True)
-
-
-def close_connection(_exc):
-    if not db.is_closed():
-        db.close()
-
-
 def register_log_redaction(app):
     from core import redaction
 
@@ -125,8 +62,7 @@ def register_log_redaction(app):
 def register_extensions(app):
     db.initialize(connect_database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"],
                                    app.config["DB_CONNECT_TIMEOUT_SECONDS"]))
-    app.before_request(open_connection)
-    app.teardown_request(close_connection)
+    register_connection_hooks(app, db)
     jwt.init_app(app)
     register_jwt_callbacks(jwt)
     limiter.init_app(app)
@@ -161,9 +97,9 @@ def register_blueprints(app):
 
 
 def register_response_policy(app):
-    from core import http as hardening
+    from core import http
 
-    hardening.register(app)
+    http.register(app)
 
 
 def register_commands(app):

@@ -5,12 +5,12 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
+from huey import crontab
 
 from auth.passwords import hash_password
 from auth.revocations import DatabaseRevocations, RedisRevocations
-from models import AuthSession
 from core.worker import queued, task_context
-from huey import crontab
+from models import AuthSession
 
 
 def revocations():

@@ -3,14 +3,14 @@ from flask_jwt_extended import current_user
 from marshmallow import Schema, fields, validate
 from peewee import IntegrityError
 
-from blueprints.consents import ConsentOverviewSchema, PolicySchema, change_context
-from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime
-from rights import stats
 import consent
+from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime
+from blueprints.consents import ConsentOverviewSchema, PolicySchema, change_context
 from consent import catalogue
 from core.errors import Conflict, NotFound
 from models.account import User
 from push import campaigns
+from rights import stats
 
 blp = ApiBlueprint("admin", __name__, url_prefix="/v1/admin", description="Operators")
 

@@ -21,7 +21,7 @@ from werkzeug.exceptions import UnsupportedMediaType
 import consent
 from auth.revocations import UserRef
 from auth.sessions import revocations
-from core import http as hardening
+from core import http
 from core.errors import Forbidden, Unauthorized, ValidationFailed
 from core.http import error_response
 from models import User
@@ -245,16 +245,16 @@ class StrictParser(FlaskParser):
 
     def _raw_load_json(self, req):
         """A body in another format is 415, not "missing data"; JSON is read
-        within ``hardening.load_json``'s bounds."""
+        within ``http.load_json``'s bounds."""
         body = req.get_data(cache=True)
         if not is_json_request(req):
             if body:
                 raise UnsupportedMediaType("Send the body as JSON, with Content-Type: application/json.")
             return core.missing
-        return hardening.load_json(body.decode("utf-8"))
+        return http.load_json(body.decode("utf-8"))
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
-        reason = error.msg if isinstance(error, hardening.JsonLimitExceeded) else "Invalid JSON body."
+        reason = error.msg if isinstance(error, http.JsonLimitExceeded) else "Invalid JSON body."
         abort(400, exc=error, messages={"json": [reason]})
 
 

@@ -3,8 +3,8 @@ from flask import request
 from flask_jwt_extended import current_user
 from marshmallow import Schema, fields, validate
 
-from blueprints.base import ApiBlueprint, PageArgs, StrictBoolean, StrictSchema, UtcDateTime, newest_first, page_schema
 import consent
+from blueprints.base import ApiBlueprint, PageArgs, StrictBoolean, StrictSchema, UtcDateTime, newest_first, page_schema
 from consent import catalogue
 from consent.ledger import ChangeContext
 from core.errors import NotFound, ValidationFailed

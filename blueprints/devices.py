@@ -7,8 +7,8 @@ from flask import current_app, request
 from flask_jwt_extended import current_user, get_jwt_identity
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
-from collection import devices, locations, tokens
 from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, user_row
+from collection import devices, locations, tokens
 from core.errors import NotFound
 from core.extensions import limiter
 from models.base import utcnow

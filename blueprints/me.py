@@ -6,11 +6,11 @@ from flask import Response, stream_with_context
 from flask_jwt_extended import current_user
 from marshmallow import ValidationError, fields, validate, validates
 
-from rights import correction, erasure, export
 from blueprints.auth import PHONE, UserSchema
-from blueprints.devices import LocationSchema
 from blueprints.base import ApiBlueprint, FullMatch, PageArgs, StrictSchema, TimeCursor, page_schema
+from blueprints.devices import LocationSchema
 from models.device import Location
+from rights import correction, erasure, export
 
 blp = ApiBlueprint("me", __name__, url_prefix="/v1/me", description="The user's own data")
 

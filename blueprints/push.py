@@ -4,14 +4,14 @@ from flask import current_app, request
 from flask_jwt_extended import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from blueprints.devices import PLATFORMS, FiniteNumber
 from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime
+from blueprints.devices import PLATFORMS, FiniteNumber
+from consent.ledger import ChangeContext
 from core.errors import NotFound
 from core.extensions import limiter
 from models.account import User
 from models.base import utcnow
 from models.push import Campaign
-from consent.ledger import ChangeContext
 from push import campaigns
 from push import unsubscribe as links
 

@@ -91,5 +91,3 @@ def delete_device(device):
 def forget_device_details(user, decisions):
     Device.blank_gated_fields(user)
     DeviceReport.delete().where(DeviceReport.user == user).execute()
-
-

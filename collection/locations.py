@@ -5,8 +5,8 @@ from functools import lru_cache
 
 from peewee import SQL, Case, Select, Value
 
-from collection import geohash as geo
 import consent
+from collection import geohash as geo
 from core.errors import Conflict
 from models.account import User
 from models.base import Rendered, insert_rows, is_postgres, one_of, slot, utcnow, write_transaction
@@ -180,5 +180,3 @@ def coarsen_locations(user, decisions):
             .where((Location.user == user) & (Location.geohash == geohash) & (Location.precision == "precise"))
             .execute()
         )
-
-

@@ -2,17 +2,15 @@
 deleted, and grants left stale past the grace period lapse; run hourly
 by the worker and by ``flask --app app purge``."""
 import logging
+from datetime import timedelta
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 from huey import crontab
 
-from core.worker import queued, task_context
-from datetime import timedelta
-
-from flask import current_app
-
 import consent
+from core.worker import queued, task_context
 from models.base import db, utcnow, write_transaction
 from models.device import DeviceReport, Location
 

@@ -1,6 +1,4 @@
 """Push tokens: one per device, kept while a push permission is in effect."""
-
-
 import consent
 from core.errors import Conflict
 from models.base import lock_value, utcnow
@@ -41,5 +39,3 @@ def remove_push_token(device):
 def delete_push_tokens_without_push_consent(user, decisions):
     if not consent.may_hold_push_token(decisions):
         PushToken.delete_for_user(user)
-
-

@@ -8,10 +8,9 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from peewee import JOIN
-
 import click
 from flask.cli import with_appcontext
+from peewee import JOIN
 
 from models.account import User
 from models.base import db, utcnow

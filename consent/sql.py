@@ -96,4 +96,3 @@ def refusal_sql(keys, sql):
 def statistics_sql(sql):
     """SQL true for users whose devices statistics may count."""
     return all_of(effective_sql(key, sql) for key in STATISTICS_PERMISSIONS)
-

@@ -1,10 +1,8 @@
 """Campaigns as operators see them: create, preview, send, cancel, resume,
 status; service notifications to one user."""
-
-
 from core.errors import Conflict, ServiceUnavailable
-from models.device import Device
 from models.base import utcnow, write_transaction
+from models.device import Device
 from models.push import Campaign, CampaignExclusion, CampaignSlice, Delivery
 from push import audience, fanout, sender
 

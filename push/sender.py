@@ -16,16 +16,16 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from peewee import Case, fn
 
-from core.config import ConfigError
 import consent
+from core.config import ConfigError
 from models.account import User
 from models.base import db, insert_rows, is_postgres, one_of, utcnow, write_transaction
 from models.consent import Consent
 from models.device import PushToken
 from models.push import Campaign, CampaignExclusion, CampaignSlice, Delivery
 from push import audience, providers
-from push.unsubscribe import unsubscribe_token
 from push.providers import Message
+from push.unsubscribe import unsubscribe_token
 
 log = logging.getLogger(__name__)
 

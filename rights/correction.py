@@ -1,6 +1,4 @@
 """The right to correct: email, phone and birth date (policy §5)."""
-
-
 import consent
 from consent.ledger import ChangeContext
 from core.errors import Conflict

@@ -2,17 +2,15 @@
 personal data, in one transaction, then what the deletion left on disk."""
 import logging
 
-from core.worker import queued, task_context
-
 import consent
-
+from auth.sessions import revoke_all_sessions
 from consent import ledger
+from core.worker import queued, task_context
 from models.account import AuthSession, User
 from models.base import checkpoint_wal, vacuum, is_postgres, write_transaction
 from models.consent import Consent, ConsentSummary, GuardianConsent, LedgerEntry
 from models.device import Device, DeviceReport, Location, PushToken
 from models.push import Campaign, CampaignSlice, Delivery, forget_device_boundaries
-from auth.sessions import revoke_all_sessions
 
 log = logging.getLogger(__name__)
 

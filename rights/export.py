@@ -2,7 +2,6 @@
 import json
 from datetime import date, datetime
 
-
 import consent
 from models.base import utcnow
 from models.consent import GuardianConsent, LedgerEntry
@@ -95,5 +94,3 @@ def export(user):
                 buffer = []
         yield "".join(buffer) + "]"
     yield "}"
-
-

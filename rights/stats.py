@@ -6,7 +6,6 @@ from flask import current_app
 from peewee import fn
 
 import consent
-
 from consent import catalogue
 from models.account import User
 from models.consent import Consent
