@@ -40,7 +40,7 @@ class AppLimiter(Limiter):
 
 class EnvelopeApi(Api):
     """flask-smorest, documenting our error envelope and leaving error
-    handling to the app-level handlers in ``errors``."""
+    handling to the app-level handlers in ``core.http``."""
 
     def _register_error_handlers(self):
         pass
