@@ -5,20 +5,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import weakref
-from urllib.parse import urlparse
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
-from playhouse import db_url
-from playhouse.pool import PooledPostgresqlDatabase
 
-import config as settings
-from errors import ErrorEnvelopeSchema, register_error_handlers
-from extensions import api, db, jwt, limiter
-from security import SECURITY_SCHEMES, init_revocations
-from worker import configure_worker
+from auth.sessions import init_revocations
+from blueprints.base import SECURITY_SCHEMES, register_jwt_callbacks
+from core import config as settings
+from core.database import connect_database, register_connection_hooks
+from core.extensions import api, jwt, limiter
+from core.http import ErrorEnvelopeSchema, register_error_handlers
+from core.worker import configure_worker
+from models.base import db
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
@@ -38,6 +36,8 @@ def create_app(config=None):
     register_error_handlers(app)
     register_response_policy(app)
     register_commands(app)
+    register_tasks(app)
+    register_withdrawal_effects(app)
     return app
 
 
@@ -53,67 +53,8 @@ def load_config(app, overrides):
     app.json.sort_keys = False
 
 
-class PostgresPool(PooledPostgresqlDatabase):
-    """peewee's pool, minus the ``SELECT 1`` it sends on every checkout when
-    the connection came back idle moments ago: at thousands of requests a
-    second that probe cost a round trip each. A connection that sat longer
-    is still probed, and one that breaks mid-query is closed by psycopg2 and
-    discarded at its next checkout."""
-
-    TRUST_SECONDS = 2.0
-
-    def __init__(self, *args, **kwargs):
-        self._returned = weakref.WeakKeyDictionary()  # connection -> when it was checked in
-        super().__init__(*args, **kwargs)
-
-    def _is_closed(self, conn):  # called under the pool's lock
-        returned = self._returned.pop(conn, None)
-        if (not conn.closed and returned is not None and time.monotonic() - returned < self.TRUST_SECONDS
-                and self._adapter.txn_status(conn) == self._adapter.txn_idle):
-            return False
-        return super()._is_closed(conn)
-
-    def _close(self, conn, close_conn=False):
-        with self._pool_lock:
-            if not close_conn:
-                self._returned[conn] = time.monotonic()
-            super()._close(conn, close_conn)
-
-
-db_url.register_database(PostgresPool, "postgresql+pool")
-
-
-def connect_database(url, pool_size, connect_timeout=5):
-    scheme = urlparse(url).scheme
-    if scheme.startswith("sqlite"):
-        return db_url.connect(
-            url,
-            pragmas={"journal_mode": "wal", "foreign_keys": 1, "busy_timeout": 15000, "synchronous": "normal",
-                     "secure_delete": 1},  # deleted rows are zeroed, not left in free pages (erasure)
-            timeout=15,
-            check_same_thread=False,
-            returning_clause=True,
-        )
-    if scheme in ("postgres", "postgresql"):
-        url = url.replace(scheme + "://", "postgresql+pool://", 1)
-        # No JIT: it compiled the audience preview for 2 of its 3.5 s on a
-        # million users, and the other queries here are too short to repay it.
-        return db_url.connect(url, max_connections=pool_size, stale_timeout=300, timeout=10,
-                              connect_timeout=connect_timeout, options="-c jit=off")
-    return db_url.connect(url)
-
-
-def open_connection():
-    db.connect(reuse_if_open=True)
-
-
-def close_connection(_exc):
-    if not db.is_closed():
-        db.close()
-
-
 def register_log_redaction(app):
-    import redaction
+    from core import redaction
 
     redaction.register(app)
 
@@ -121,12 +62,12 @@ def register_log_redaction(app):
 def register_extensions(app):
     db.initialize(connect_database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"],
                                    app.config["DB_CONNECT_TIMEOUT_SECONDS"]))
-    app.before_request(open_connection)
-    app.teardown_request(close_connection)
+    register_connection_hooks(app, db)
     jwt.init_app(app)
+    register_jwt_callbacks(jwt)
     limiter.init_app(app)
     init_revocations(app)
-    configure_worker(app)
+    configure_worker(app, db)
     app.config["API_SPEC_OPTIONS"] = {
         "components": {"securitySchemes": SECURITY_SCHEMES},
         "info": {"description": "Consent-aware backend of the shopping app. Every error is the envelope "
@@ -146,8 +87,9 @@ def register_push_provider(app):
 
 
 def register_blueprints(app):
-    from blueprints import admin, auth, consents, devices, docs, health, me, push
+    from blueprints import admin, auth, base, consents, devices, docs, health, me, push
 
+    base.register_request_hooks(app)
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)
     for blueprint in (auth.blp, me.blp, consents.blp, devices.blp, admin.blp, push.blp):
@@ -155,17 +97,44 @@ def register_blueprints(app):
 
 
 def register_response_policy(app):
-    import hardening
+    from core import http
 
-    hardening.register(app)
+    http.register(app)
 
 
 def register_commands(app):
-    import push.tasks  # noqa: F401  (register the tasks with the worker)
-    import tasks  # noqa: F401
-    from commands import register
+    from auth.commands import create_admin_command
+    from collection.retention import purge_command
+    from consent.ledger import verify_ledger_command
+    from core import cli
+    from models.schema import migrate_command
 
-    register(app)
+    cli.register(app, (migrate_command, create_admin_command, cli.worker_command, verify_ledger_command, purge_command))
+
+
+def register_tasks(app):
+    import collection
+    from auth import sessions
+    from core.worker import huey
+    from push import tasks as push_tasks
+    from rights import erasure
+
+    for package in (push_tasks, collection, sessions, erasure):
+        package.register_tasks(huey)
+
+
+def register_withdrawal_effects(app):
+    """Every effect of a withdrawal, registered here and nowhere else; an app
+    with a permission that stores data and no effect to remove it does not start."""
+    import collection
+    from consent.effects import effects
+    from push import campaigns
+
+    collection.register_effects(effects)
+    campaigns.register_effects(effects)
+    missing = effects.missing()
+    if missing:
+        raise RuntimeError(f"no withdrawal effect for {', '.join(missing)}: their data would outlive a withdrawal")
 
 
 class TaskConsumer:
@@ -228,6 +197,19 @@ def serve():
         "when_ready": consumer.start,
         "on_exit": consumer.stop,
     }).run()
+
+
+def __getattr__(name):
+    """``huey_consumer app.huey``: the task queue of an app built from the
+    environment, which binds the database and the queue storage and
+    registers every task. Only that lookup builds an app."""
+    if name != "huey":
+        raise AttributeError(name)
+    create_app()
+    from core.worker import huey
+
+    globals()["huey"] = huey
+    return huey
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ app reads before it builds the app, and processes that never touch the app
 from contextlib import contextmanager
 
 FLASK_APP = "app"  # for `flask --app ... migrate`
-HUEY_INSTANCE = "consumer.huey"  # for huey_consumer
+HUEY_INSTANCE = "app.huey"  # for huey_consumer
 
 
 def create_app():
@@ -20,7 +20,7 @@ def create_app():
 @contextmanager
 def app_context(app):
     """A request context and a database connection, as a request has."""
-    from extensions import db
+    from models.base import db
 
     with app.test_request_context(), db.connection_context():
         yield
@@ -28,7 +28,7 @@ def app_context(app):
 
 def execute(sql, params=None):
     """Rows of ``sql`` on the app's own connection (inside ``app_context``)."""
-    from extensions import db
+    from models.base import db
 
     return db.execute_sql(sql, params).fetchall()
 
@@ -36,7 +36,7 @@ def execute(sql, params=None):
 # -- seeding ------------------------------------------------------------------------
 
 def hash_password(password):
-    from security import hash_password as digest
+    from auth.passwords import hash_password as digest
 
     return digest(password)
 
@@ -44,27 +44,28 @@ def hash_password(password):
 def user_with_device(email, password_hash, consents, device):
     """A user whose ``consents`` are set from the app, with ``device``
     registered as the app reports it; returns (access token, device id)."""
-    from consent import engine
+    import consent
+    from auth.sessions import open_session
+    from collection.devices import register_device
     from consent.ledger import ChangeContext
     from models import User
     from models.base import utcnow
-    from reports import register_device
-    from security import open_session
 
     user = User.create(email=email, email_normalized=email, password_hash=password_hash, created_at=utcnow())
-    engine.set_consents(user, consents, ChangeContext(source="app"))
+    consent.set_consents(user, consents, ChangeContext(source="app"))
     registered, _, _ = register_device(user, device)
     return open_session(user)["access_token"], registered.id
 
 
 def seed_functions():
-    """(coarsen, version_number): how the app stores an approximate location,
-    (latitude, longitude, cell), and the number it sorts an app version by.
+    """(coarsen, version_number, gated fields): how the app stores an
+    approximate location, (latitude, longitude, cell), the number it sorts an
+    app version by, and the device details kept only with ``device_info``.
     Looked up once, as the bulk seed calls them for every row."""
-    import geo
-    from models.device import Device
+    from collection import geohash
+    from models.device import GATED_DEVICE_FIELDS, Device
 
-    return geo.coarsen, Device.version_number
+    return geohash.coarsen, Device.version_number, GATED_DEVICE_FIELDS
 
 
 # -- consent checks ----------------------------------------------------------------
@@ -77,10 +78,10 @@ def some_users(limit):
 
 def check_uncached(user, permission):
     """The effective-consent check with the per-request cache emptied first."""
-    from consent import engine
+    import consent
 
-    engine._forget(user)
-    return engine.check(user, permission)
+    consent.forget(user)
+    return consent.check(user, permission)
 
 
 # -- push -----------------------------------------------------------------------------
@@ -98,7 +99,7 @@ def push_message(token, title, body, data):
 
 
 def fake_fcm_server():
-    from tests.fakefcm import FakeFcmServer
+    from devtools.fakefcm import FakeFcmServer
 
     return FakeFcmServer()
 

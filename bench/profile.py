@@ -31,7 +31,7 @@ def summarize(raw_path, top=12):
     lines = [f"{total} samples of worker threads holding the GIL", "", "self time:"]
     lines += [f"  {n / total:6.1%}  {frame}" for frame, n in own.most_common(top)]
     lines += ["", "inclusive (project and library entry points):"]
-    wanted = ("reports.py", "engine.py", "security.py", "devices.py", "errors.py", "marshmallow", "schema.py",
+    wanted = ("collection/", "consent/", "auth/", "blueprints/base.py", "core/http.py", "marshmallow", "schema.py",
               "flask_limiter", "_extension.py", "client.py", "view_decorators.py", "response.py", "arguments.py")
     picks = [(f, n) for f, n in inclusive.most_common(400) if any(w in f for w in wanted)]
     lines += [f"  {n / total:6.1%}  {frame}" for frame, n in picks[:top]]

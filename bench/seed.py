@@ -46,7 +46,7 @@ def population(url, count, seed=7, chunk=50_000, all_consent=None, now=None):
 
 
 def _chunk(cursor, rng, size, offset, now, today, all_consent, app_functions):
-    coarsen, version_number = app_functions
+    coarsen, version_number, gated = app_functions
     users, devices, tokens, consents, locations, guardians, summaries = [], [], [], [], [], [], []
     for n in range(offset, offset + size):
         user_id, device_id = uuid.UUID(int=rng.getrandbits(128)), uuid.UUID(int=rng.getrandbits(128))
@@ -60,9 +60,11 @@ def _chunk(cursor, rng, size, offset, now, today, all_consent, app_functions):
         model = MODELS[min(int(rng.paretovariate(1.2)) - 1, len(MODELS) - 1)]
         version = f"{rng.randrange(3, 6)}.{rng.randrange(0, 20)}.{rng.randrange(0, 5)}"
         seen = now - timedelta(minutes=rng.randrange(0, 60 * 24 * 60))
+        details = {"model": model, "manufacturer": "Maker", "os_name": os_name,
+                   "os_version": str(rng.randrange(12, 18)), "carrier": rng.choice(CARRIERS),
+                   "resolution": "1080x2400", "locale": "zh-CN", "timezone": "Asia/Shanghai"}
         devices.append((device_id, user_id, f"install-{n:09d}", platform, version, version_number(version),
-                        model, "Maker", os_name, str(rng.randrange(12, 18)), rng.choice(CARRIERS), "1080x2400",
-                        "zh-CN", "Asia/Shanghai", now, seen))
+                        *[details[name] for name in gated], now, seen))
         if rng.random() < 0.8:
             tokens.append((device_id, f"bench-token-{n:09d}-" + "x" * 120, "fcm", rng.random() < 0.95, now, now))
         chosen = {}
@@ -83,8 +85,7 @@ def _chunk(cursor, rng, size, offset, now, today, all_consent, app_functions):
                           "created_at"], users)
     copy(cursor, "guardian_consent", ["id", "user_id", "guardian_name", "relationship", "evidence_ref",
                                       "recorded_at"], guardians)
-    copy(cursor, "device", ["id", "user_id", "installation_id", "platform", "app_version", "app_version_num", "model",
-                            "manufacturer", "os_name", "os_version", "carrier", "resolution", "locale", "timezone",
+    copy(cursor, "device", ["id", "user_id", "installation_id", "platform", "app_version", "app_version_num", *gated,
                             "created_at", "last_seen_at"], devices)
     copy(cursor, "push_token", ["device_id", "token", "provider", "notifications_enabled", "created_at",
                                 "updated_at"], tokens)

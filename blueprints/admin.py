@@ -3,14 +3,14 @@ from flask_jwt_extended import current_user
 from marshmallow import Schema, fields, validate
 from peewee import IntegrityError
 
+import consent
+from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime
 from blueprints.consents import ConsentOverviewSchema, PolicySchema, change_context
-from blueprints.fields import FullMatch, StrictSchema, UtcDateTime
-import stats
-from consent import catalogue, engine
-from errors import Conflict, NotFound
+from consent import catalogue
+from core.errors import Conflict, NotFound
 from models.account import User
 from push import campaigns
-from security import ApiBlueprint
+from rights import stats
 
 blp = ApiBlueprint("admin", __name__, url_prefix="/v1/admin", description="Operators")
 
@@ -56,7 +56,7 @@ def publish_policy(data):
     """Publish a policy version; grants of the permissions it lists as
     changed need the user's confirmation again."""
     try:
-        policy = engine.publish_policy(data["version"], data["text"], data["changed_permissions"], current_user)
+        policy = consent.publish_policy(data["version"], data["text"], data["changed_permissions"], current_user)
     except IntegrityError:
         raise Conflict("This version is already published.", code="version_exists",
                        details={"version": ["Already published."]}) from None
@@ -71,7 +71,7 @@ def publish_policy(data):
 def user_consents(user_id):
     """A user's consents and whether each is in effect, for the site's other services."""
     user = _user(user_id)
-    return {"user_id": user.id, **engine.overview(user)}
+    return {"user_id": user.id, **consent.overview(user)}
 
 
 @blp.route("/users/<uuid:user_id>/guardian-consent", methods=["POST"])
@@ -81,7 +81,7 @@ def user_consents(user_id):
 def record_guardian_consent(data, user_id):
     """Record a parent's or guardian's written consent for a minor (policy section 7)."""
     user = _user(user_id)
-    record = engine.record_guardian_consent(
+    record = consent.record_guardian_consent(
         user, data["guardian_name"], data["relationship"], data["evidence_ref"], current_user,
         change_context("guardian"),
     )
@@ -94,7 +94,7 @@ def record_guardian_consent(data, user_id):
 def revoke_guardian_consent(user_id):
     """Withdraw the guardian's consent: what depended on it stops, with effect."""
     user = _user(user_id)
-    if not engine.revoke_guardian_consent(user, change_context("guardian")):
+    if not consent.revoke_guardian_consent(user, change_context("guardian")):
         raise NotFound("No guardian consent is on record.")
 
 

@@ -6,21 +6,13 @@ from flask import current_app, request
 from flask_jwt_extended import current_user, get_jwt
 from marshmallow import ValidationError, fields, post_load, validate, validates
 
-from errors import Conflict, Unauthorized
-from extensions import client_address, limiter
+from auth.passwords import burn_password_check, hash_password, password_matches
+from auth.sessions import RefreshReused, close_session, open_session, rotate_session
+from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, unstorable
+from core.errors import Conflict, Unauthorized
+from core.extensions import client_address, limiter
 from models import User, write_transaction
 from models.base import utcnow
-from security import (
-    ApiBlueprint,
-    RefreshReused,
-    burn_password_check,
-    close_session,
-    hash_password,
-    open_session,
-    password_matches,
-    rotate_session,
-)
-from blueprints.fields import FullMatch, StrictSchema, UtcDateTime, unstorable
 
 blp = ApiBlueprint("auth", __name__, url_prefix="/v1/auth", description="Accounts and JWT sessions")
 

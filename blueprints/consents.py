@@ -3,13 +3,13 @@ from flask import request
 from flask_jwt_extended import current_user
 from marshmallow import Schema, fields, validate
 
-from blueprints.fields import PageArgs, StrictBoolean, StrictSchema, UtcDateTime, newest_first, page_schema
-from consent import catalogue, engine
+import consent
+from blueprints.base import ApiBlueprint, PageArgs, StrictBoolean, StrictSchema, UtcDateTime, newest_first, page_schema
+from consent import catalogue
 from consent.ledger import ChangeContext
-from errors import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from models.consent import LedgerEntry, PolicyVersion
 from models.device import Device
-from security import ApiBlueprint
 
 blp = ApiBlueprint("consents", __name__, url_prefix="/v1", description="Permissions, policy and consent")
 
@@ -65,7 +65,7 @@ class ConsentUpdateSchema(StrictSchema):
         validate=validate.Length(min=1, max=len(catalogue.KEYS)),
     )
     device_id = fields.UUID(load_default=None, allow_none=True)
-    source = fields.String(load_default="app", validate=validate.OneOf(engine.USER_SOURCES))
+    source = fields.String(load_default="app", validate=validate.OneOf(consent.USER_SOURCES))
 
 
 class LedgerEntrySchema(Schema):
@@ -117,7 +117,7 @@ def current_policy():
 @blp.response(200, ConsentOverviewSchema)
 def my_consents():
     """Each permission: the user's choice, whether it is in effect and why not."""
-    return engine.overview(current_user)
+    return consent.overview(current_user)
 
 
 @blp.route("/me/consents", methods=["PUT"])
@@ -128,7 +128,7 @@ def update_my_consents(data):
     """Grant or withdraw several permissions in one transaction, all or nothing."""
     if data["device_id"] is not None and Device.owned(current_user, data["device_id"]) is None:
         raise ValidationFailed({"device_id": ["Not one of your devices."]})
-    return engine.set_consents(current_user, data["consents"], change_context(data["source"], data["device_id"]))
+    return consent.set_consents(current_user, data["consents"], change_context(data["source"], data["device_id"]))
 
 
 @blp.route("/me/consents/history", methods=["GET"])

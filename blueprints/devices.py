@@ -7,13 +7,12 @@ from flask import current_app, request
 from flask_jwt_extended import current_user, get_jwt_identity
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
-import reports
-from blueprints.fields import FullMatch, StrictSchema, UtcDateTime
-from errors import NotFound
-from extensions import limiter
+from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, user_row
+from collection import devices, locations, tokens
+from core.errors import NotFound
+from core.extensions import limiter
 from models.base import utcnow
-from models.device import Device, PushToken
-from security import ApiBlueprint, user_row
+from models.device import GATED_DEVICE_COLUMNS, GATED_DEVICE_FIELDS, Device, PushToken
 
 blp = ApiBlueprint("devices", __name__, url_prefix="/v1/devices", description="Devices and their reports")
 
@@ -48,21 +47,25 @@ def _text(limit):
     return fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=limit))
 
 
-class DeviceDetailsSchema(StrictSchema):
-    """Details a device reports; all but the app version need ``device_info``."""
+# Gated details whose form is checked beyond their length.
+_FORMED_DETAILS = {
+    "resolution": lambda: fields.String(load_default=None, allow_none=True, validate=FullMatch(
+        r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$", error="WIDTHxHEIGHT in pixels, e.g. 1080x2400.")),
+    "locale": lambda: fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=35), FullMatch(
+        r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,4}$", error="A language tag, e.g. zh-CN.")]),
+    "timezone": lambda: fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64)),
+}
 
-    app_version = fields.String(required=True, validate=[
-        validate.Length(max=32), FullMatch(r"^\d+(\.\d+){0,3}$", error="Dotted numbers, e.g. 3.12.0.")])
-    model = _text(64)
-    manufacturer = _text(64)
-    os_name = _text(64)
-    os_version = _text(64)
-    carrier = _text(64)
-    resolution = fields.String(load_default=None, allow_none=True, validate=FullMatch(
-        r"^[1-9][0-9]{1,4}x[1-9][0-9]{1,4}$", error="WIDTHxHEIGHT in pixels, e.g. 1080x2400."))
-    locale = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=35), FullMatch(
-        r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,4}$", error="A language tag, e.g. zh-CN.")])
-    timezone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+_Details = StrictSchema.from_dict({
+    "app_version": fields.String(required=True, validate=[
+        validate.Length(max=32), FullMatch(r"^\d+(\.\d+){0,3}$", error="Dotted numbers, e.g. 3.12.0.")]),
+    **{name: _FORMED_DETAILS[name]() if name in _FORMED_DETAILS else _text(GATED_DEVICE_COLUMNS[name])
+       for name in GATED_DEVICE_FIELDS},
+})
+
+
+class DeviceDetailsSchema(_Details):
+    """Details a device reports; all but the app version need ``device_info``."""
 
     @validates("timezone")
     def known_zone(self, value, **kwargs):
@@ -82,18 +85,9 @@ class PushStatusSchema(Schema):
     updated_at = UtcDateTime()
 
 
-class ReportedSchema(Schema):
+class ReportedSchema(Schema.from_dict({name: fields.String(allow_none=True)
+                                      for name in ("app_version", *GATED_DEVICE_FIELDS)})):
     """The details a device reports, as stored (null where not kept)."""
-
-    app_version = fields.String(allow_none=True)
-    model = fields.String(allow_none=True)
-    manufacturer = fields.String(allow_none=True)
-    os_name = fields.String(allow_none=True)
-    os_version = fields.String(allow_none=True)
-    carrier = fields.String(allow_none=True)
-    resolution = fields.String(allow_none=True)
-    locale = fields.String(allow_none=True)
-    timezone = fields.String(allow_none=True)
 
 
 class DeviceSchema(ReportedSchema):
@@ -216,7 +210,7 @@ def gated_answer(gated, **extra):
 def register_device(data):
     """Register the installation or update it. Details that need
     ``device_info`` are dropped (and listed) unless it is in effect."""
-    device, created, gated = reports.register_device(current_user, data)
+    device, created, gated = devices.register_device(current_user, data)
     return gated_answer(gated, device=device), 201 if created else 200
 
 
@@ -240,7 +234,7 @@ def get_device(device_id):
 @blp.response(204)
 def delete_device(device_id):
     """Remove the device with its push token, reports and locations."""
-    reports.delete_device(own_device(device_id))
+    devices.delete_device(own_device(device_id))
 
 
 @blp.route("/<uuid:device_id>/reports", methods=["POST"])
@@ -249,7 +243,7 @@ def delete_device(device_id):
 @blp.response(201, ReportResultSchema)
 def post_report(data, device_id):
     """A snapshot of the device's details, gated like registration."""
-    report, gated = reports.record_report(current_user, own_device(device_id), data)
+    report, gated = devices.record_report(current_user, own_device(device_id), data)
     return gated_answer(gated, report=report)
 
 
@@ -261,7 +255,7 @@ def post_report(data, device_id):
 @blp.alt_response(409, response="CONFLICT", description="token_in_use: another installation holds the token")
 def put_push_token(data, device_id):
     """Store the device's push token (needs service_push or marketing_push)."""
-    return reports.set_push_token(current_user, own_device(device_id), data["token"], data["provider"],
+    return tokens.set_push_token(current_user, own_device(device_id), data["token"], data["provider"],
                                   data["notifications_enabled"])
 
 
@@ -270,7 +264,7 @@ def put_push_token(data, device_id):
 @blp.response(204)
 def delete_push_token(device_id):
     """Forget the device's push token (e.g. on sign-out)."""
-    reports.remove_push_token(own_device(device_id))
+    tokens.remove_push_token(own_device(device_id))
 
 
 def per_device():
@@ -293,11 +287,11 @@ def per_device():
 def post_location(data, device_id):
     """Store a location: approximate (geohash-5 cell centre) with
     ``location``, as reported with ``precise_location`` too."""
-    location = reports.store_location_at_once(current_user.id, device_id, data)
+    location = locations.store_location_at_once(current_user.id, device_id, data)
     if location is not None:
         return {"location": location}, 201
     user = user_row()
-    location, created = reports.store_location(user, own_device(device_id, user), data)
+    location, created = locations.store_location(user, own_device(device_id, user), data)
     return {"location": location}, 201 if created else 200
 
 
@@ -319,7 +313,7 @@ def post_location_batch(data, device_id):
         except ValidationError as error:
             items.append(None)
             errors[index] = error.messages
-    statuses, precision, differing = reports.store_locations(current_user, device, items)
+    statuses, precision, differing = locations.store_locations(current_user, device, items)
     errors.update(differing)
     results = [{"index": i, "status": status, **({"errors": errors[i]} if i in errors else {})}
                for i, status in enumerate(statuses)]

@@ -1,8 +1,8 @@
 """Liveness and readiness, at the root for load balancers."""
 from flask import Blueprint, jsonify
 
-from errors import error_response
-from extensions import db
+from core.http import error_response
+from models.base import db
 from push import sender
 
 blp = Blueprint("health", __name__)

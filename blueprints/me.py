@@ -6,12 +6,11 @@ from flask import Response, stream_with_context
 from flask_jwt_extended import current_user
 from marshmallow import ValidationError, fields, validate, validates
 
-import rights
 from blueprints.auth import PHONE, UserSchema
+from blueprints.base import ApiBlueprint, FullMatch, PageArgs, StrictSchema, TimeCursor, page_schema
 from blueprints.devices import LocationSchema
-from blueprints.fields import FullMatch, PageArgs, StrictSchema, TimeCursor, page_schema
 from models.device import Location
-from security import ApiBlueprint
+from rights import correction, erasure, export
 
 blp = ApiBlueprint("me", __name__, url_prefix="/v1/me", description="The user's own data")
 
@@ -65,8 +64,8 @@ def patch_me(data):
     minor status at once."""
     if data.get("phone"):
         data["phone"] = "".join(ch for ch in data["phone"] if ch.isdigit() or ch == "+")
-    stopped = rights.correct(current_user, data, rights.system_context())
-    return {**rights._profile(current_user), "stopped": stopped}
+    stopped = correction.correct(current_user, data, correction.system_context())
+    return {**export.profile(current_user), "stopped": stopped}
 
 
 @blp.route("/export", methods=["GET"])
@@ -78,7 +77,7 @@ def patch_me(data):
 def export_me():
     """Everything held about the user, machine-readable (streamed)."""
     user = current_user._get_current_object()
-    response = Response(stream_with_context(rights.export(user)), mimetype="application/json")
+    response = Response(stream_with_context(export.export(user)), mimetype="application/json")
     response.headers["Content-Disposition"] = 'attachment; filename="my-data.json"'
     return response
 
@@ -88,7 +87,7 @@ def export_me():
 @blp.response(204)
 def delete_me():
     """Erase the account and everything held about the user; every token stops working."""
-    rights.erase(current_user._get_current_object())
+    erasure.erase(current_user._get_current_object())
 
 
 @blp.route("/locations", methods=["GET"])

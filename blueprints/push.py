@@ -4,15 +4,16 @@ from flask import current_app, request
 from flask_jwt_extended import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime
 from blueprints.devices import PLATFORMS, FiniteNumber
-from blueprints.fields import FullMatch, StrictSchema, UtcDateTime
-from errors import NotFound
-from extensions import limiter
+from consent.ledger import ChangeContext
+from core.errors import NotFound
+from core.extensions import limiter
 from models.account import User
 from models.base import utcnow
 from models.push import Campaign
 from push import campaigns
-from security import ApiBlueprint
+from push import unsubscribe as links
 
 blp = ApiBlueprint("push", __name__, url_prefix="/v1", description="Push campaigns and notifications")
 
@@ -254,7 +255,7 @@ def notify(data):
 @blp.alt_response(410, response="GONE", description="Expired, or a later grant replaced the one it was sent under")
 def describe_unsubscribe(token):
     """What POSTing this link does; changes nothing."""
-    campaigns.describe_unsubscribe(token)
+    links.describe_unsubscribe(token)
     return {"permission": "marketing_push", "method": "POST",
             "effect": "Stops product and promotion notifications. Service notifications are not affected."}
 
@@ -268,5 +269,10 @@ def unsubscribe(token):
     """One-click opt-out of marketing notifications; no login. Withdraws
     only the grant the push was sent under; a link expires after
     ``UNSUBSCRIBE_TOKEN_DAYS``."""
-    campaigns.unsubscribe(token, campaigns.unsubscribe_context(request))
+    links.unsubscribe(token, unsubscribe_context(request))
     return {"unsubscribed": True, "permission": "marketing_push"}
+
+
+def unsubscribe_context(request):
+    return ChangeContext(source="unsubscribe_link", ip=request.remote_addr,
+                         user_agent=request.user_agent.string or None)

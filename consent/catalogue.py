@@ -3,6 +3,8 @@ catalogue"): data, not code. ``policy_section`` names the section of the
 site's privacy policy a permission rests on ("1.2(3)" is policy §1.2(3))."""
 from dataclasses import dataclass, field
 
+from models.consent import KEYS as SCHEMA_KEYS
+
 
 @dataclass(frozen=True)
 class Permission:
@@ -16,6 +18,9 @@ class Permission:
     # Policy §7: a minor uses the services only with a parent's or
     # guardian's written consent, so every permission open to minors needs it.
     guardian_required: bool = True
+    # Data is kept under this permission, so its withdrawal must remove it
+    # (a registered withdrawal effect; ``create_app`` refuses to start without).
+    stores_data: bool = False
 
 
 PERMISSIONS = (
@@ -26,6 +31,7 @@ PERMISSIONS = (
         "mobile carrier, language and time zone. Without it we keep only the install id, platform "
         "and app version.",
         policy_section="1.2(3)",
+        stores_data=True,
     ),
     Permission(
         key="location",
@@ -33,6 +39,7 @@ PERMISSIONS = (
         description="Keep where your phone is, rounded to an area of about 5 km, for delivery "
         "estimates and offers near you.",
         policy_section="1.2(2)",
+        stores_data=True,
         sensitive=True,
     ),
     Permission(
@@ -40,6 +47,7 @@ PERMISSIONS = (
         title="Precise location",
         description="Keep your location exactly as your phone reports it instead of rounding it.",
         policy_section="1.2(2)",
+        stores_data=True,
         requires=("location",),
         sensitive=True,
         minors_allowed=False,
@@ -49,6 +57,7 @@ PERMISSIONS = (
         title="Service notifications",
         description="Notifications about your orders, deliveries and account security.",
         policy_section="2.1",
+        stores_data=True,
     ),
     Permission(
         key="marketing_push",
@@ -56,6 +65,7 @@ PERMISSIONS = (
         description="Notifications about products and promotions. Every one carries a one-tap "
         "unsubscribe.",
         policy_section="2.2",
+        stores_data=True,
         minors_allowed=False,
     ),
     Permission(
@@ -83,6 +93,8 @@ PERMISSIONS = (
 
 BY_KEY = {permission.key: permission for permission in PERMISSIONS}
 KEYS = tuple(BY_KEY)
+if KEYS != SCHEMA_KEYS:
+    raise RuntimeError(f"the catalogue's permissions {KEYS} are not the schema's {SCHEMA_KEYS} (models.consent.KEYS)")
 PUSH_PERMISSIONS = ("service_push", "marketing_push")
 # Not a permission: the ledger's record of a guardian's written consent.
 GUARDIAN_CONSENT = "guardian_consent"

@@ -8,10 +8,12 @@ import re
 import secrets
 from dataclasses import dataclass
 
+import click
+from flask.cli import with_appcontext
 from peewee import JOIN
 
 from models.account import User
-from models.base import utcnow
+from models.base import db, utcnow
 from models.consent import Consent, LedgerEntry
 
 GENESIS = "0" * 64
@@ -72,7 +74,7 @@ def _entry_hash(subject, seq, permission, granted, policy_version, source, reaso
 
 def append(user, permission, granted, policy_version, context, reason=None):
     """Append one entry to the user's chain. The caller holds the user's
-    write lock (see ``engine.lock_user``) inside a transaction."""
+    write lock (see ``consent.lock_user``) inside a transaction."""
     last = (
         LedgerEntry.select(LedgerEntry.seq, LedgerEntry.hash)
         .where(LedgerEntry.subject == user.ledger_subject)
@@ -189,3 +191,15 @@ def _state_mismatch():
             return (f"consent state of user {row.user_id} for {row.permission} is {bool(row.granted)} "
                     f"but the ledger's last entry says {row.ledger_granted}")
     return None
+
+
+@click.command("verify-ledger")
+@with_appcontext
+def verify_ledger_command():
+    """Recompute every consent-ledger chain; exit 1 naming the first entry that does not verify."""
+    with db.connection_context():
+        report = verify()
+    if not report.ok:
+        click.echo(f"ledger does NOT verify: {report.failure}", err=True)
+        raise SystemExit(1)
+    click.echo(f"ledger verified: {report.entries} entries in {report.subjects} chains")

@@ -4,9 +4,10 @@ import weakref
 from datetime import datetime, timezone
 
 import peewee
-from peewee import Model, PostgresqlDatabase, Value, fn
+from peewee import DatabaseProxy, Model, PostgresqlDatabase, Value, fn
 
-from extensions import db
+# Unbound: ``create_app`` binds it to the configured database.
+db = DatabaseProxy()
 
 
 def utcnow():

@@ -14,9 +14,15 @@ from peewee import (
     fn,
 )
 
-from consent.catalogue import KEYS
 from models.account import User
 from models.base import BaseModel, utcnow
+
+
+# The permissions the schema has columns for (``consent_summary`` holds three
+# per key; migrations add them). ``consent.catalogue`` describes each one and
+# refuses to load if its keys differ from these.
+KEYS = ("device_info", "location", "precise_location", "service_push", "marketing_push", "personalization",
+        "partner_sharing", "usage_statistics")
 
 
 class PolicyVersion(BaseModel):
@@ -58,7 +64,7 @@ class Consent(BaseModel):
     granted = BooleanField()
     policy = ForeignKeyField(PolicyVersion, on_delete="RESTRICT")
     updated_at = DateTimeField(default=utcnow)
-    # Granted while a rule refused it (engine.REFUSING_REASONS): never valid
+    # Granted while a rule refused it (consent.REFUSING_REASONS): never valid
     # consent, so it stays out of effect until the user grants again.
     refused = BooleanField(default=False)
 

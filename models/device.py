@@ -17,8 +17,16 @@ from peewee import (
 from models.account import User
 from models.base import BaseModel, utcnow
 
-# Kept only while ``device_info`` is in effect (policy §1.2(3); docs/architecture.md).
-GATED_DEVICE_FIELDS = ("model", "manufacturer", "os_name", "os_version", "carrier", "resolution", "locale", "timezone")
+# The device details kept only while ``device_info`` is in effect (policy
+# §1.2(3); docs/architecture.md), with their column lengths: the one list every use derives from.
+GATED_DEVICE_COLUMNS = {"model": 64, "manufacturer": 64, "os_name": 64, "os_version": 64, "carrier": 64,
+                        "resolution": 16, "locale": 35, "timezone": 64}
+GATED_DEVICE_FIELDS = tuple(GATED_DEVICE_COLUMNS)
+
+
+def _add_gated_columns(model):
+    for name, length in GATED_DEVICE_COLUMNS.items():
+        model._meta.add_field(name, CharField(max_length=length, null=True))
 
 
 class Device(BaseModel):
@@ -28,14 +36,6 @@ class Device(BaseModel):
     platform = CharField(max_length=16)
     app_version = CharField(max_length=32)
     app_version_num = BigIntegerField(default=0)  # sortable form of app_version, for audience filters
-    model = CharField(max_length=64, null=True)
-    manufacturer = CharField(max_length=64, null=True)
-    os_name = CharField(max_length=64, null=True)
-    os_version = CharField(max_length=64, null=True)
-    carrier = CharField(max_length=64, null=True)
-    resolution = CharField(max_length=16, null=True)
-    locale = CharField(max_length=35, null=True)
-    timezone = CharField(max_length=64, null=True)
     created_at = DateTimeField(default=utcnow)
     last_seen_at = DateTimeField(default=utcnow, index=True)
 
@@ -71,19 +71,15 @@ class DeviceReport(BaseModel):
     device = ForeignKeyField(Device, backref="reports", on_delete="CASCADE")
     user = ForeignKeyField(User, backref="device_reports", on_delete="CASCADE")
     app_version = CharField(max_length=32, null=True)
-    model = CharField(max_length=64, null=True)
-    manufacturer = CharField(max_length=64, null=True)
-    os_name = CharField(max_length=64, null=True)
-    os_version = CharField(max_length=64, null=True)
-    carrier = CharField(max_length=64, null=True)
-    resolution = CharField(max_length=16, null=True)
-    locale = CharField(max_length=35, null=True)
-    timezone = CharField(max_length=64, null=True)
     created_at = DateTimeField(default=utcnow, index=True)
 
     class Meta:
         table_name = "device_report"
         indexes = ((("user", "id"), False),)
+
+
+_add_gated_columns(Device)
+_add_gated_columns(DeviceReport)
 
 
 class PushToken(BaseModel):

@@ -1,9 +1,11 @@
 """Schema changes are ``playhouse.migrations`` scripts in ``migrations/``."""
 import os
 
+import click
+from flask.cli import with_appcontext
 from playhouse.migrations import Runner
 
-from extensions import db
+from models.base import db
 
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
 
@@ -21,3 +23,11 @@ def migrate():
 def pending_migrations():
     with db.connection_context():
         return [m.name for m in migration_runner().status() if m.path and not m.applied]
+
+
+@click.command("migrate")
+@with_appcontext
+def migrate_command():
+    """Apply pending schema migrations."""
+    applied = migrate()
+    click.echo("applied: " + ", ".join(applied) if applied else "nothing to apply")

@@ -1,13 +1,13 @@
 """Who a campaign reaches: devices with a push token, narrowed by the
 audience filters, all decided by the database in one query. Whether consent
-allows it comes from the consent engine's rules (``engine.refusal_sql``);
+allows it comes from the consent engine's rules (``consent.refusal_sql``);
 this module only adds the filters."""
 import math
 from datetime import timedelta
 
 from peewee import SQL, Case, fn
 
-from consent import engine
+import consent
 from models.account import User
 from models.base import one_of, utcnow
 from models.device import Device, Location, PushToken
@@ -35,7 +35,7 @@ def _filter_cases(campaign, sql, now):
     if audience.get("app_version_min"):
         cases.append((Device.app_version_num < Device.version_number(audience["app_version_min"]),
                       "filter:app_version_min"))
-    cases += engine.refusal_sql(engine.campaign_permissions(campaign.kind, audience), sql)
+    cases += consent.refusal_sql(consent.campaign_permissions(campaign.kind, audience), sql)
     for name, column in (("models", Device.model), ("os_names", Device.os_name), ("carriers", Device.carrier)):
         if audience.get(name):
             allowed = sorted({value.casefold() for value in audience[name]})
@@ -54,7 +54,7 @@ def audience_query(campaign, *columns, now=None):
     """Devices with a push token (the target user's only, for a notification
     to one user) with ``reason``: NULL when the campaign may reach the
     device now, else why not."""
-    sql = engine.SqlSubject()
+    sql = consent.SqlSubject()
     reason = Case(None, _filter_cases(campaign, sql, now or utcnow()), None)
     query = (
         Device.select(*columns, reason.alias("reason"))

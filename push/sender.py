@@ -17,8 +17,8 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 from peewee import Case, fn
 
-from config import ConfigError
-from consent import engine
+import consent
+from core.config import ConfigError
 from models.account import User
 from models.base import db, insert_rows, is_postgres, one_of, utcnow, write_transaction
 from models.consent import Consent
@@ -26,6 +26,7 @@ from models.device import PushToken
 from models.push import Campaign, CampaignExclusion, CampaignSlice, Delivery
 from push import audience, providers
 from push.providers import Message
+from push.unsubscribe import unsubscribe_token
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,6 @@ def backoff(attempt, retry_after=None):
 def message_data(campaign, user_id, granted_at=None):
     """``granted_at``: when the user's grant of marketing_push in effect at
     the claim was made; a marketing push's unsubscribe link is bound to it."""
-    from push.campaigns import unsubscribe_token
-
     data = {**(campaign.data or {}), "campaign_id": str(campaign.id)}
     if campaign.kind == "marketing":
         data["unsubscribe_token"] = unsubscribe_token(user_id, granted_at)
@@ -249,7 +248,7 @@ def send_pending(campaign, part, owner, lease):
 
 def _lock_users(user_ids):
     if is_postgres() and user_ids:
-        engine.user_locks(one_of(User.id, user_ids), shared=True).execute()
+        consent.user_locks(one_of(User.id, user_ids), shared=True).execute()
 
 
 class Claimed(NamedTuple):

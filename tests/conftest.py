@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from app import create_app  # noqa: E402
-from extensions import db  # noqa: E402
+from models.base import db  # noqa: E402
 from models.schema import migrate  # noqa: E402
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
@@ -162,8 +162,8 @@ def serve():
 
 @pytest.fixture
 def fake_fcm():
-    """A running FCM-compatible server (``tests.fakefcm``); stopped after the test."""
-    from tests.fakefcm import FakeFcmServer
+    """A running FCM-compatible server (``devtools.fakefcm``); stopped after the test."""
+    from devtools.fakefcm import FakeFcmServer
 
     server = FakeFcmServer().start()
     try:

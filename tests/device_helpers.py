@@ -2,7 +2,10 @@
 import uuid
 from datetime import datetime, timedelta, timezone
 
-FULL_DETAILS = {
+from models.device import GATED_DEVICE_FIELDS
+
+# A sample value per gated field; a gated field without one fails here.
+SAMPLE_DETAILS = {
     "model": "Pixel 9",
     "manufacturer": "Google",
     "os_name": "Android",
@@ -12,6 +15,7 @@ FULL_DETAILS = {
     "locale": "zh-CN",
     "timezone": "Asia/Shanghai",
 }
+FULL_DETAILS = {name: SAMPLE_DETAILS[name] for name in GATED_DEVICE_FIELDS}
 
 
 def device_body(**overrides):

@@ -298,7 +298,7 @@ def test_an_ipv6_client_counts_as_its_64(make_app):
 def test_default_per_address_limits_admit_a_carrier_grade_nat_address(make_app):
     """Thousands of phones behind one address: the documented defaults let
     500 registrations an hour and 100 failed logins in 15 minutes through."""
-    from config import DEFAULTS
+    from core.config import DEFAULTS
 
     client = make_app(RATELIMIT_REGISTER=DEFAULTS["RATELIMIT_REGISTER"],
                       RATELIMIT_LOGIN=DEFAULTS["RATELIMIT_LOGIN"]).test_client()

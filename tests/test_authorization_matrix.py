@@ -5,7 +5,7 @@ import pytest
 
 from models import Device
 from models.base import utcnow
-from push.campaigns import unsubscribe_token
+from push.unsubscribe import unsubscribe_token
 from tests.consent_helpers import new_user, put_consents
 from tests.device_helpers import add_device, point
 from tests.push_helpers import create_campaign

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from app import create_app
-from config import ConfigError
+from core.config import ConfigError
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import geo
+from collection import geohash as geo
 from models import Device, DeviceReport, Location
 from tests.consent_helpers import assert_summary_follows_consent, new_user
 from tests.device_helpers import FULL_DETAILS, add_device, ago, point

@@ -3,7 +3,7 @@ from datetime import date
 
 import pytest
 
-from consent.engine import Decision, State, Subject, adulthood_cutoff, decide, is_minor
+from consent import Decision, State, Subject, adulthood_cutoff, decide, is_minor
 
 TODAY = date(2026, 6, 15)
 ADULT = date(1990, 1, 1)

@@ -1,5 +1,5 @@
 """The consent rules have a Python form (one user's checks) and a SQL form
-(audiences, statistics); both come from ``engine.RULES``. This property test
+(audiences, statistics); both come from ``consent.RULES``. This property test
 builds random users in the database and asks both forms the same questions."""
 from datetime import date, timedelta
 
@@ -7,7 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from peewee import Case
 
-from consent import catalogue, engine
+import consent
+
+from consent import catalogue
 from models import Consent, ConsentSummary, GuardianConsent, PolicyChange, PolicyVersion, User
 from models.base import utcnow
 
@@ -41,15 +43,15 @@ def test_sql_and_python_forms_agree(app, people, changed):
                                    policy=first if made_under == "old" else second)
             users.append(user)
         ConsentSummary.refresh([u.id for u in users])  # what every write through the engine does
-        subjects = engine.load_subjects(users)
+        subjects = consent.load_subjects(users)
         for key in catalogue.KEYS:
-            sql = engine.SqlSubject()
-            reason = engine.refusal_sql([key], sql)
+            sql = consent.SqlSubject()
+            reason = consent.refusal_sql([key], sql)
             query = sql.join(User.select(User.id, Case(None, reason, None).alias("reason"))).where(
                 User.id.in_([u.id for u in users]))
             from_sql = {row["id"]: row["reason"] for row in query.dicts()}
             for user in users:
-                decision = engine.decide(key, subjects[user.id])
+                decision = consent.decide(key, subjects[user.id])
                 expected = None if decision.effective else f"{key}:{decision.reason}"
                 assert from_sql[user.id] == expected, (key, user.birth_date, subjects[user.id])
         # clean up for the next example

@@ -4,7 +4,8 @@ import threading
 
 import pytest
 
-from consent import engine
+import consent
+from consent.effects import effects
 from consent.ledger import truncate_ip
 from models import Consent, LedgerEntry, PolicyVersion, User
 from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents, years_ago
@@ -235,12 +236,12 @@ def test_withdrawal_effect_failure_rolls_back_everything(client, user):
     def failing_effect(user, decisions):
         raise RuntimeError("effect failed")
 
-    engine.on_withdrawal("marketing_push")(failing_effect)
+    effects.register("marketing_push", failing_effect)
     try:
         response = client.put("/v1/me/consents", json={"consents": {"location": False, "marketing_push": False}},
                               headers=user["headers"])
     finally:
-        engine._withdrawal_effects["marketing_push"].remove(failing_effect)
+        effects.unregister("marketing_push", failing_effect)
     assert response.status_code == 500
     assert (list(Consent.select().dicts()), LedgerEntry.select().count()) == before
 
@@ -253,11 +254,11 @@ def test_withdrawal_effects_run_in_the_transaction_with_the_after_state(client, 
         seen.append((decisions["location"].reason, decisions["precise_location"].reason,
                      Consent.get(Consent.permission == "location").granted))
 
-    engine.on_withdrawal("precise_location")(record)
+    effects.register("precise_location", record)
     try:
         put_consents(client, user["headers"], location=False)
     finally:
-        engine._withdrawal_effects["precise_location"].remove(record)
+        effects.unregister("precise_location", record)
     # precise_location stopped because its requirement went: its effect ran too
     assert seen == [("withdrawn", "requires:location", False)]
 
@@ -265,8 +266,9 @@ def test_withdrawal_effects_run_in_the_transaction_with_the_after_state(client, 
 def test_checking_every_permission_costs_one_query(app, user, caplog):
     u = User.get_by_id(user["user"]["id"])
     with app.test_request_context():
+        app.preprocess_request()  # the request hooks open the per-request consent cache
         with caplog.at_level(logging.DEBUG, logger="peewee"):
-            decisions = [engine.check(u, key) for key in ("location", "precise_location", "marketing_push",
+            decisions = [consent.check(u, key) for key in ("location", "precise_location", "marketing_push",
                                                            "device_info", "service_push")]
     queries = [r for r in caplog.records if r.name == "peewee"]
     assert len(queries) == 1

@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 from werkzeug.serving import make_server
 
-from extensions import db
+from models.base import db
 from models import Campaign, Delivery, Location
 from tests.conftest import ROOT, TEST_DATABASE_URL, free_port
 from tests.consent_helpers import new_user, put_consents
@@ -215,7 +215,7 @@ PEOPLE = 60
 def start_consumer(app, log_path):
     env = {**consumer_env(app), **{name: str(value) for name, value in FAULT_SETTINGS.items()}}
     return subprocess.Popen(
-        [sys.executable, "-m", "huey.bin.huey_consumer", "consumer.huey", "-w", str(CONSUMER_WORKERS), "-k", "thread"],
+        [sys.executable, "-m", "huey.bin.huey_consumer", "app.huey", "-w", str(CONSUMER_WORKERS), "-k", "thread"],
         cwd=ROOT, env=env, stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 

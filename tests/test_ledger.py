@@ -4,7 +4,7 @@ from datetime import timedelta
 import pytest
 
 from consent import ledger
-from extensions import db
+from models.base import db
 from models import Consent, LedgerEntry, User
 from tests.consent_helpers import new_user, put_consents
 

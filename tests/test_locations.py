@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import geo
-import reports
+from collection import geohash as geo
+from collection import locations
 from models import Location, User
 from tests.consent_helpers import new_user, put_consents, years_ago
 from tests.device_helpers import add_device, ago, iso, point
@@ -168,9 +168,9 @@ def test_a_batch_marks_each_duplicate_that_is_a_different_point(client, user, ph
                        headers=user["headers"]).json
     assert body["results"] == [
         {"index": 0, "status": "duplicate"},
-        {"index": 1, "status": "duplicate", "errors": {"captured_at": [reports.OTHER_POINT]}},
+        {"index": 1, "status": "duplicate", "errors": {"captured_at": [locations.OTHER_POINT]}},
         {"index": 2, "status": "stored"},
-        {"index": 3, "status": "duplicate", "errors": {"captured_at": [reports.OTHER_POINT]}},
+        {"index": 3, "status": "duplicate", "errors": {"captured_at": [locations.OTHER_POINT]}},
     ]
     assert sorted((row.latitude, row.longitude) for row in Location.select()) == [(31.230416, 121.473701)] * 2
 

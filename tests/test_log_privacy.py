@@ -135,7 +135,7 @@ def test_gunicorn_error_log_is_redacted(make_app, tmp_path):
 
 
 def test_worker_start_up_redacts_handlers_added_after_the_app(make_app):
-    from worker import huey
+    from core.worker import huey
 
     make_app()
     stream = io.StringIO()

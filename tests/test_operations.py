@@ -2,7 +2,7 @@
 import pytest
 
 from app import create_app
-from extensions import db
+from models.base import db
 from models import AuthSession, User
 from models.schema import migration_runner, pending_migrations
 from tests.conftest import PASSWORD, base_config, bearer, register
@@ -52,7 +52,7 @@ def test_postgresql_pool_probes_only_connections_that_sat_idle(app):
     that sat past TRUST_SECONDS is probed first, and a dead one replaced."""
     import psycopg2
 
-    from app import PostgresPool, connect_database
+    from core.database import PostgresPool, connect_database
     from tests.conftest import TEST_DATABASE_URL
 
     pool = connect_database(TEST_DATABASE_URL, 2)

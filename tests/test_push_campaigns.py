@@ -232,7 +232,7 @@ def test_scheduled_campaign_waits_for_send_at(push_app, fcm_server, admin):
     from models.base import utcnow
 
     Campaign.update(send_at=utcnow() - timedelta(minutes=1)).execute()
-    from push.tasks import resume_campaigns
+    from push.fanout import resume_campaigns
 
     with push_app.app_context():
         resume_campaigns()
@@ -265,7 +265,7 @@ def test_a_slice_lost_before_it_started_is_queued_again(push_app, fcm_server, ad
 
     from models import CampaignSlice
     from models.base import utcnow
-    from push.tasks import resume_campaigns
+    from push.fanout import resume_campaigns
 
     client = push_app.test_client()
     person = member(client, {"marketing_push": True})
@@ -286,7 +286,7 @@ def test_a_slice_lost_before_it_started_is_queued_again(push_app, fcm_server, ad
 
 def test_a_slice_whose_run_failed_is_retried(push_app, fcm_server, admin, monkeypatch):
     from push import audience
-    from push.tasks import resume_campaigns
+    from push.fanout import resume_campaigns
 
     client = push_app.test_client()
     person = member(client, {"marketing_push": True})

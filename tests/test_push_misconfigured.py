@@ -11,11 +11,11 @@ import sys
 import pytest
 
 from app import create_app
-from config import ConfigError
+from core.config import ConfigError
 from models import Campaign, Delivery
 from push import sender
 from tests.conftest import ROOT, base_config
-from tests.fakefcm import make_service_account
+from devtools.fakefcm import make_service_account
 from tests.push_helpers import campaign_state, create_campaign, fcm_config, fcm_server, member, send  # noqa: F401
 
 pytestmark = pytest.mark.filterwarnings("ignore:Message.token is deprecated:DeprecationWarning")
@@ -77,7 +77,7 @@ def test_the_worker_process_refuses_to_start_naming_the_credentials_setting(tmp_
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_") and k != "GOOGLE_APPLICATION_CREDENTIALS"}
     env.update(INSTANCE_PATH=str(tmp_path / "instance"), DATABASE_URL="sqlite:///" + str(tmp_path / "app.db"),
                PUSH_PROVIDER="fcm", FCM_CREDENTIALS_FILE=str(tmp_path / "nowhere.json"))
-    worker = subprocess.run([sys.executable, "-c", "import consumer"], cwd=ROOT, env=env, capture_output=True,
+    worker = subprocess.run([sys.executable, "-c", "import app; app.huey"], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=120)
     assert worker.returncode != 0
     assert "ConfigError: PUSH_PROVIDER=fcm cannot send: FCM_CREDENTIALS_FILE" in worker.stderr

@@ -1,5 +1,5 @@
 """Push providers. ``FcmProvider`` is driven through the real firebase-admin
-and google-auth code against the local fake FCM server in ``fakefcm``."""
+and google-auth code against the local fake FCM server in ``devtools.fakefcm``."""
 import email.utils
 import logging
 import socket
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from config import ConfigError
+from core.config import ConfigError
 from push.providers import (
     AUTH_ERROR,
     DELIVERED,
@@ -21,7 +21,7 @@ from push.providers import (
     build_provider,
     mask_token,
 )
-from tests.fakefcm import FakeFcmServer, make_service_account  # noqa: F401
+from devtools.fakefcm import FakeFcmServer, make_service_account  # noqa: F401
 
 # firebase-admin 7.7 warns on every Message(token=...); see FcmProvider._send.
 pytestmark = pytest.mark.filterwarnings("ignore:Message.token is deprecated:DeprecationWarning")

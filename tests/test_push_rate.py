@@ -8,7 +8,7 @@ import time
 import pytest
 
 from app import create_app
-from config import ConfigError
+from core.config import ConfigError
 from models import Delivery
 from push import sender
 from push.sender import RateLimit

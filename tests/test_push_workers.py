@@ -44,7 +44,7 @@ def consumer_env(app):
 def start_consumer(app, log_path, workers=2):
     log = open(log_path, "ab")
     return subprocess.Popen(
-        [sys.executable, "-m", "huey.bin.huey_consumer", "consumer.huey", "-w", str(workers), "-k", "thread"],
+        [sys.executable, "-m", "huey.bin.huey_consumer", "app.huey", "-w", str(workers), "-k", "thread"],
         cwd=ROOT, env=consumer_env(app), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
 

@@ -1,7 +1,7 @@
 """Queries rendered once and run many times (models.base.Rendered): the
 slots are filled per run, and on PostgreSQL the last statement runs as a
 prepared statement, prepared once per connection."""
-from extensions import db
+from models.base import db
 from models import User, is_postgres
 from models.base import Rendered, slot
 from tests.consent_helpers import new_user

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from extensions import db
+from models.base import db
 from tests.conftest import TEST_DATABASE_URL
 from tests.consent_helpers import new_user, put_consents
 from tests.device_helpers import add_device, ago

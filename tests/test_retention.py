@@ -41,7 +41,7 @@ def test_purge_follows_the_configured_retention(make_app):
 
 
 def test_periodic_task_purges(app, client):
-    from tasks import purge_retention
+    from collection.retention import purge_retention
 
     make_rows(client)
     counts = purge_retention.call_local()

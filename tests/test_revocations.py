@@ -11,7 +11,7 @@ import jwt as pyjwt
 import pytest
 import redis
 
-from revocations import RedisRevocations, RevokedSessions
+from auth.revocations import RedisRevocations, RevokedSessions
 from tests.conftest import TEST_REDIS_URL, bearer, flush_redis, register
 
 pytestmark = pytest.mark.redis
@@ -123,7 +123,7 @@ def test_a_redis_that_stays_down_is_logged_once_without_a_traceback(private_redi
     known = RevokedSessions(client, PREFIX, f"{PREFIX}{uuid.uuid4().hex}", 60)
     known.RETRY_SECONDS, known.MAX_RETRY_SECONDS = 0.01, 0.05
     assert _eventually(lambda: known.contains("x") is False)
-    with caplog.at_level("WARNING", logger="revocations"):
+    with caplog.at_level("WARNING", logger="auth.revocations"):
         private_redis.kill()
         assert _eventually(lambda: known.contains("x") is None)
         time.sleep(1.0)  # many retries

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from extensions import db
+from models.base import db
 from models import Consent, Delivery, Device, DeviceReport, LedgerEntry, Location, User
 from models.base import utcnow
 from tests.conftest import bearer

@@ -4,7 +4,7 @@ unused until the user confirms again or STALE_GRANT_GRACE_DAYS ends, when the
 grant lapses and its withdrawal effects run."""
 from datetime import timedelta
 
-import geo
+from collection import geohash as geo
 from models import Consent, Device, DeviceReport, LedgerEntry, Location, PolicyVersion, PushToken
 from models.base import utcnow
 from tests.consent_helpers import new_user, put_consents
@@ -96,7 +96,7 @@ def test_stale_device_details_are_kept_unused_until_the_grace_period_ends(client
 
 
 def test_confirming_within_the_grace_period_keeps_the_data(client, admin):
-    from tasks import lapse_stale_grants
+    from collection.retention import lapse_stale_grants
 
     person = new_user(client)
     headers, uid = person["headers"], person["user"]["id"]
@@ -132,8 +132,8 @@ def test_a_location_written_while_the_policy_is_published_is_removed_too(app, cl
     import threading
     import time
 
-    from consent import engine
-    from extensions import db
+    import consent
+    from models.base import db
     from models import User
 
     person = new_user(client)
@@ -146,8 +146,8 @@ def test_a_location_written_while_the_policy_is_published_is_removed_too(app, cl
         try:
             with app.app_context(), db.connection_context():
                 user = User.get_by_id(uid)
-                with engine.consent_held(user):
-                    engine.require(user, "location")
+                with consent.consent_held(user):
+                    consent.require(user, "location")
                     latitude, longitude, cell = geo.coarsen(31.23, 121.47)
                     Location.insert(device=phone["id"], user=uid, latitude=latitude, longitude=longitude,
                                     geohash=cell, precision="approximate", captured_at=utcnow(),
@@ -161,7 +161,7 @@ def test_a_location_written_while_the_policy_is_published_is_removed_too(app, cl
     def publish_change():
         try:
             with app.app_context(), db.connection_context():
-                engine.publish_policy("2", "Location is used for delivery slots.", ["location"], None)
+                consent.publish_policy("2", "Location is used for delivery slots.", ["location"], None)
         except Exception as error:  # surfaced below
             errors.append(repr(error))
 

@@ -9,7 +9,7 @@ import itsdangerous
 
 from models import Consent, LedgerEntry
 from models.base import utcnow
-from push.campaigns import unsubscribe_token
+from push.unsubscribe import unsubscribe_token
 from tests.consent_helpers import put_consents
 from tests.push_helpers import create_campaign, fcm_server, member, push_app, send  # noqa: F401
 

@@ -5,9 +5,8 @@ from flask import request
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_smorest import Api
-from peewee import DatabaseProxy
 
-import ratelimit  # noqa: F401  (registers the counted+redis:// storage scheme)
+from core import ratelimit  # noqa: F401  (registers the counted+redis:// storage scheme)
 
 
 def client_address():
@@ -41,13 +40,12 @@ class AppLimiter(Limiter):
 
 class EnvelopeApi(Api):
     """flask-smorest, documenting our error envelope and leaving error
-    handling to the app-level handlers in ``errors``."""
+    handling to the app-level handlers in ``core.http``."""
 
     def _register_error_handlers(self):
         pass
 
 
-db = DatabaseProxy()
 jwt = JWTManager()
 limiter = AppLimiter(key_func=client_address)
 api = EnvelopeApi()

@@ -1,5 +1,9 @@
-"""One JSON error envelope for every error the API can return (README,
-"Errors"): ``{"error": {"code", "message", "details"}}``."""
+"""HTTP plumbing: one JSON error envelope for every error the API can
+return (``{"error": {"code", "message", "details"}}``) with the status of
+each domain error, request ids, headers every answer carries, caching
+rules, CORS only for configured origins, and the bounds every JSON body is
+parsed within."""
+import json
 import logging
 import re
 import uuid
@@ -7,8 +11,22 @@ import uuid
 import peewee
 import redis.exceptions
 from flask import g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
+
+from core.errors import (
+    BadRequest,
+    Conflict,
+    ConsentRequired,
+    DomainError,
+    Forbidden,
+    Gone,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -28,58 +46,101 @@ CODES = {
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-class ApiError(Exception):
-    """An error a view or domain function raises to answer in the envelope."""
 
-    status = 400
-    code = "bad_request"
-    message = "The request cannot be served."
-
-    def __init__(self, message=None, *, code=None, status=None, details=None, headers=None):
-        super().__init__(message or self.message)
-        self.message = message or self.message
-        self.code = code or self.code
-        self.status = status or self.status
-        self.details = details or {}
-        self.headers = headers or {}
+PRIVATE_PREFIXES = ("/v1/me", "/v1/auth", "/v1/devices", "/v1/admin", "/v1/notifications", "/v1/unsubscribe")
+PUBLIC_CACHEABLE = ("/v1/permissions", "/v1/policy")
 
 
-class NotFound(ApiError):
-    status, code, message = 404, "not_found", "No such resource."
+def secure_headers(response):
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    if request.path.startswith(PRIVATE_PREFIXES):
+        response.headers["Cache-Control"] = "no-store"
+    elif request.path.startswith(PUBLIC_CACHEABLE) and response.status_code == 200:
+        response.headers["Cache-Control"] = "public, max-age=300"
+    return response
 
 
-class Conflict(ApiError):
-    status, code, message = 409, "conflict", "The request conflicts with the current state."
+def init_cors(app):
+    """CORS stays off unless CORS_ORIGINS lists the origins allowed."""
+    origins = [o.strip() for o in (app.config.get("CORS_ORIGINS") or "").split(",") if o.strip()]
+    if not origins:
+        return
+    from flask_cors import CORS
+
+    CORS(app, resources={r"/v1/*": {"origins": origins}}, supports_credentials=False, max_age=600,
+         allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+         expose_headers=["X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining"])
 
 
-class Forbidden(ApiError):
-    status, code, message = 403, "forbidden", "You may not do this."
+MAX_JSON_DEPTH = 32
+MAX_JSON_NUMBER_CHARS = 100
 
 
-class Unauthorized(ApiError):
-    status, code, message = 401, "unauthorized", "Authentication failed."
+class JsonLimitExceeded(json.JSONDecodeError):
+    """Valid JSON, but beyond what any request of this API needs."""
+
+    def __init__(self, reason):
+        super().__init__(reason, "(request body)", 0)  # webargs reads an empty doc as "no body"
 
 
-class ServiceUnavailable(ApiError):
-    status, code, message = 503, "service_unavailable", "A part of the service is unavailable."
+def _bounded_number(kind):
+    # Python's int() is quadratic in the digits (and refuses more than 4,300):
+    # no field here needs more than a few dozen characters.
+    def parse(text):
+        if len(text) > MAX_JSON_NUMBER_CHARS:
+            raise JsonLimitExceeded(f"A number is longer than {MAX_JSON_NUMBER_CHARS} characters.")
+        return kind(text)
+
+    return parse
 
 
-class ValidationFailed(ApiError):
-    status, code, message = 422, "validation_error", "The request has invalid fields."
-
-    def __init__(self, details, message=None):
-        super().__init__(message, details=details)
+_parse_int, _parse_float = _bounded_number(int), _bounded_number(float)
 
 
-class ConsentRequired(ApiError):
-    status, code = 403, "consent_required"
+def _depth_exceeds(value, limit):
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
-    def __init__(self, permission, reason=None):
-        details = {"permission": permission}
-        if reason:
-            details["reason"] = reason
-        super().__init__(f"Consent for '{permission}' is not in effect.", details=details)
 
+def load_json(text):
+    """``json.loads`` for request bodies: nesting at most MAX_JSON_DEPTH
+    levels, numbers at most MAX_JSON_NUMBER_CHARS characters; beyond them
+    ``JsonLimitExceeded`` (a ``JSONDecodeError``), never a RecursionError."""
+    try:
+        value = json.loads(text, parse_int=_parse_int, parse_float=_parse_float)
+    except RecursionError:
+        raise JsonLimitExceeded(f"Nested deeper than {MAX_JSON_DEPTH} levels.") from None
+    # Only a document with more brackets than the limit can be too deep.
+    opening = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
+    if sum(map(text.count, opening)) > MAX_JSON_DEPTH and _depth_exceeds(value, MAX_JSON_DEPTH):
+        raise JsonLimitExceeded(f"Nested deeper than {MAX_JSON_DEPTH} levels.")
+    return value
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, reading with ``load_json`` (``request.get_json``)."""
+
+    sort_keys = False
+
+    def loads(self, s, **kwargs):
+        return load_json(s)
+
+
+def register(app):
+    app.json = BoundedJSONProvider(app)
+    app.after_request(secure_headers)
+    init_cors(app)
+
+
+# -- the error envelope ----------------------------------------------------------
 
 class ErrorBodySchema(Schema):
     code = fields.String(required=True, metadata={"example": "validation_error"})
@@ -142,8 +203,29 @@ def handle_http_exception(error):
     return error_response(status, code, message, details, headers)
 
 
-def handle_api_error(error):
-    return error_response(error.status, error.code, error.message, error.details, error.headers)
+STATUSES = {
+    BadRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    ConsentRequired: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Gone: 410,
+    ValidationFailed: 422,
+    ServiceUnavailable: 503,
+}
+
+
+def status_of(error):
+    """The status that answers a domain error: its nearest class listed in ``STATUSES``."""
+    for kind in type(error).__mro__:
+        if kind in STATUSES:
+            return STATUSES[kind]
+    return 400
+
+
+def handle_domain_error(error):
+    return error_response(status_of(error), error.code, error.message, error.details, error.headers)
 
 
 def handle_database_unavailable(error):
@@ -201,10 +283,11 @@ def expose_request_id(response):
 
 
 def register_error_handlers(app):
+    """The error envelope for every error, routing 404/405 and token errors included, and request ids."""
     app.before_request(assign_request_id)
     app.after_request(expose_request_id)
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(ApiError, handle_api_error)
+    app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(peewee.IntegrityError, handle_integrity_error)
     app.register_error_handler(peewee.OperationalError, handle_database_unavailable)
     app.register_error_handler(peewee.InterfaceError, handle_database_unavailable)

@@ -1,133 +1,16 @@
-"""What the app reports (devices, snapshots, push tokens, locations), stored
-only as far as the consent engine allows, and what withdrawal removes."""
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+"""Locations: stored approximate (a geohash-5 cell centre) or, with
+``precise_location``, as sent; removed or coarsened on withdrawal."""
+from datetime import date
 from functools import lru_cache
 
-from flask import current_app
 from peewee import SQL, Case, Select, Value
 
-import geo
-from consent import engine
-from errors import Conflict
+import consent
+from collection import geohash as geo
+from core.errors import Conflict
 from models.account import User
-from models.base import Rendered, insert_rows, is_postgres, lock_value, one_of, slot, utcnow, write_transaction
-from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
-
-ALWAYS_KEPT = ("installation_id", "platform", "app_version")
-
-
-@dataclass
-class Gated:
-    """The fields a report may keep, and those it dropped with the reason."""
-
-    values: dict = field(default_factory=dict)
-    stored: list = field(default_factory=list)
-    dropped: dict = field(default_factory=dict)
-
-
-def gate_device_fields(user, data):
-    decision = engine.check(user, "device_info")
-    gated = Gated()
-    for name in ALWAYS_KEPT:
-        if data.get(name) is not None:
-            gated.values[name] = data[name]
-            gated.stored.append(name)
-    if "app_version" in gated.values:
-        gated.values["app_version_num"] = Device.version_number(gated.values["app_version"])
-    for name in GATED_DEVICE_FIELDS:
-        if data.get(name) is None:
-            continue
-        if decision.effective:
-            gated.values[name] = data[name]
-            gated.stored.append(name)
-        else:
-            gated.dropped[name] = f"device_info:{decision.reason}"
-    return gated
-
-
-def register_device(user, data):
-    """Upsert by (user, installation_id); returns (device, created, gated)."""
-    with engine.consent_held(user):
-        gated = gate_device_fields(user, data)
-        lock_value("devices", user.id)  # the lookup, the count and the insert as one step per user
-        device = Device.get_or_none((Device.user == user) & (Device.installation_id == data["installation_id"]))
-        created = device is None
-        if created:
-            limit = current_app.config["MAX_DEVICES_PER_USER"]
-            if Device.select().where(Device.user == user).count() >= limit:
-                raise Conflict(f"An account can have at most {limit} devices; delete one first.",
-                               code="too_many_devices")
-            device = Device.create(user=user, created_at=utcnow(), last_seen_at=utcnow(), **gated.values)
-        else:
-            _update_device(device, gated.values)
-    return device, created, gated
-
-
-def _update_device(device, values):
-    values = {k: v for k, v in values.items() if k != "installation_id"}
-    values["last_seen_at"] = utcnow()
-    Device.update(values).where(Device.id == device.id).execute()
-    for name, value in values.items():
-        setattr(device, name, value)
-
-
-def record_report(user, device, data):
-    """A device-details snapshot: kept as history and made the device's
-    current details. While ``device_info`` is in effect a detail the
-    snapshot lacks is cleared (a phone without a SIM has no carrier), so
-    campaign filters read what the phone last said, not an older report."""
-    with engine.consent_held(user):
-        gated = gate_device_fields(user, data)
-        history = {k: v for k, v in gated.values.items() if k != "app_version_num"}
-        report = DeviceReport.create(device=device, user=user, created_at=utcnow(), **history)
-        current = dict(gated.values)
-        if engine.is_effective(user, "device_info"):
-            current = {**{name: None for name in GATED_DEVICE_FIELDS}, **current}
-        _update_device(device, current)
-    return report, gated
-
-
-def delete_device(device):
-    with write_transaction():
-        device.delete_instance()  # its token, reports and locations go by cascade
-
-
-# -- push tokens ----------------------------------------------------------------
-
-def set_push_token(user, device, token, provider, notifications_enabled):
-    """Store the device's token. The same token on another device row of the
-    same installation (another account signed in on the same phone) moves
-    here, so pushes for the first account stop reaching this phone; held by
-    any other installation, it stays there (409 ``token_in_use``)."""
-    with engine.consent_held(user):
-        engine.require_push(user)
-        lock_value("push_token", token)
-        holder = PushToken.holder(token)
-        if holder is not None and holder.id != device.id:
-            if holder.installation_id != device.installation_id:
-                raise Conflict("This push token is registered to another installation.", code="token_in_use",
-                               details={"token": ["Registered to another installation."]})
-            PushToken.delete().where(PushToken.device == holder.id).execute()
-        now = utcnow()
-        (
-            PushToken.insert(device=device, token=token, provider=provider,
-                             notifications_enabled=notifications_enabled, created_at=now, updated_at=now)
-            .on_conflict(
-                conflict_target=[PushToken.device],
-                update={PushToken.token: token, PushToken.provider: provider,
-                        PushToken.notifications_enabled: notifications_enabled, PushToken.updated_at: now},
-            )
-            .execute()
-        )
-    return PushToken.get(PushToken.device == device)
-
-
-def remove_push_token(device):
-    return PushToken.delete().where(PushToken.device == device).execute()
-
-
-# -- locations -----------------------------------------------------------------
+from models.base import Rendered, insert_rows, is_postgres, one_of, slot, utcnow, write_transaction
+from models.device import Device, Location
 
 LOCATION_COLUMNS = ("device", "user", "latitude", "longitude", "geohash", "precision", "accuracy_m", "captured_at",
                     "received_at")
@@ -153,7 +36,7 @@ def store_location_at_once(user_id, device_id, item):
     """The usual report in one statement: stored when the device is the
     user's, ``location`` is in effect and (device, captured_at) is new, kept
     precise when ``precise_location`` is in effect too, all decided by the
-    database with the engine's SQL rules (``engine.effective_sql``). On
+    database with the engine's SQL rules (``consent.effective_sql``). On
     PostgreSQL the statement follows a shared lock on the user in the same
     round trip, and as its own statement, for the reason ``consent_held``
     gives. Returns the stored Location, or None when anything did not hold;
@@ -180,13 +63,13 @@ def store_location_at_once(user_id, device_id, item):
 def _location_statement(postgres, today):
     """``store_location_at_once``'s statement, rendered once a day (the rules
     depend on the date through the age of majority)."""
-    sql = engine.SqlSubject(today)
+    sql = consent.SqlSubject(today)
     chosen = sql.join(
         User.select(Device.id.alias("device_id"), User.id.alias("user_id"),
-                    engine.effective_sql("precise_location", sql).alias("precise"))
+                    consent.effective_sql("precise_location", sql).alias("precise"))
         .join(Device, on=(Device.user == User.id))
     ).where((User.id == slot("user_id")) & (Device.id == slot("device_id"))
-            & engine.effective_sql("location", sql)).alias("chosen")
+            & consent.effective_sql("location", sql)).alias("chosen")
 
     def by_precision(name, precise, coarse):
         return Case(None, [(chosen.c.precise, precise)], coarse).alias(name)
@@ -208,7 +91,7 @@ def _location_statement(postgres, today):
               .on_conflict_ignore().returning(Location.id, Location.precision, Location.received_at))
     if not postgres:
         return Rendered(insert)
-    lock = engine.user_locks(User.id == slot("user_id"), shared=True)
+    lock = consent.user_locks(User.id == slot("user_id"), shared=True)
     return Rendered(lock, insert, prepare=f"store_location_{today:%Y%m%d}")
 
 
@@ -226,15 +109,15 @@ def _same_point(stored, item):
 
 def _precision_allowed(user):
     """403 unless ``location`` is in effect; whether to keep it precise."""
-    engine.require(user, "location")
-    return engine.is_effective(user, "precise_location")
+    consent.require(user, "location")
+    return consent.is_effective(user, "precise_location")
 
 
 def store_location(user, device, item):
     """Returns (location, created). A retry of the same point at the same
     (device, captured_at) answers the stored row instead of storing a second
     one; a different point at that time is 409 ``duplicate_location``."""
-    with engine.consent_held(user):
+    with consent.consent_held(user):
         precise = _precision_allowed(user)
         row = _location_row(user.id, device.id, item, precise)
         inserted = list(Location.insert(**row).on_conflict_ignore().returning(Location.id).execute())
@@ -253,7 +136,7 @@ def store_locations(user, device, items):
     point (a different point at a stored time)."""
     statuses = ["rejected" if item is None else None for item in items]
     differing = {}
-    with engine.consent_held(user):
+    with consent.consent_held(user):
         precise = _precision_allowed(user)
         times = {item["captured_at"] for item in items if item is not None}
         taken = {
@@ -285,14 +168,10 @@ def _chunks(values, size):
         yield values[start:start + size]
 
 
-# -- withdrawal effects (DESIGN.md, "Withdrawal effects") ----------------------------
-
-@engine.on_withdrawal("location")
 def delete_locations(user, decisions):
     Location.delete_for_user(user)
 
 
-@engine.on_withdrawal("precise_location")
 def coarsen_locations(user, decisions):
     for geohash in Location.precise_cells(user):
         latitude, longitude = geo.cell_centre(geohash)
@@ -301,49 +180,3 @@ def coarsen_locations(user, decisions):
             .where((Location.user == user) & (Location.geohash == geohash) & (Location.precision == "precise"))
             .execute()
         )
-
-
-@engine.on_withdrawal("device_info")
-def forget_device_details(user, decisions):
-    Device.blank_gated_fields(user)
-    DeviceReport.delete().where(DeviceReport.user == user).execute()
-
-
-@engine.on_withdrawal("service_push")
-@engine.on_withdrawal("marketing_push")
-def delete_push_tokens_without_push_consent(user, decisions):
-    if not engine.may_hold_push_token(decisions):
-        PushToken.delete_for_user(user)
-
-
-# -- retention -------------------------------------------------------------------
-
-def purge_expired(now=None, batch=5000):
-    """Delete locations older than ``LOCATION_RETENTION_DAYS`` and device
-    reports older than ``DEVICE_REPORT_RETENTION_DAYS``; returns counts."""
-    now = now or utcnow()
-    config = current_app.config
-    return {
-        "locations": _delete_older(Location, Location.captured_at,
-                                   now - timedelta(days=config["LOCATION_RETENTION_DAYS"]), batch),
-        "device_reports": _delete_older(DeviceReport, DeviceReport.created_at,
-                                        now - timedelta(days=config["DEVICE_REPORT_RETENTION_DAYS"]), batch),
-    }
-
-
-def lapse_stale_grants(now=None):
-    """Withdraw grants left stale for more than ``STALE_GRANT_GRACE_DAYS``;
-    their withdrawal effects remove the data they covered."""
-    grace = timedelta(days=current_app.config["STALE_GRANT_GRACE_DAYS"])
-    return engine.lapse_stale_grants(grace, now)
-
-
-def _delete_older(model, column, cutoff, batch):
-    """In batches, so that a large purge never holds long locks."""
-    total = 0
-    while True:
-        with write_transaction():
-            ids = [row.id for row in model.select(model.id).where(column < cutoff).limit(batch)]
-            if not ids:
-                return total
-            total += model.delete().where(model.id.in_(ids)).execute()

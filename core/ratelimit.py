@@ -6,7 +6,7 @@ then ``GET`` and ``TTL`` for the headers. Here the increment's script returns
 the window's time to live too, and the request keeps what it counted (in
 ``flask.g``), so the headers need no further trip. Anything else (a check
 before a conditional deduction, another request) still reads Redis.
-Selected by ``config.derived_settings`` as ``counted+<REDIS_URL>``.
+Selected by ``core.config.derived_settings`` as ``counted+<REDIS_URL>``.
 """
 import time
 

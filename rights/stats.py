@@ -5,7 +5,8 @@ users are folded into ``suppressed``."""
 from flask import current_app
 from peewee import fn
 
-from consent import catalogue, engine
+import consent
+from consent import catalogue
 from models.account import User
 from models.consent import Consent
 from models.device import Device
@@ -18,8 +19,8 @@ def device_counts(by):
     devices belong to at least ``STATS_MIN_GROUP_SIZE`` distinct users: one
     person's ten phones of a rare model are one person, not a crowd."""
     column = getattr(Device, by)
-    sql = engine.SqlSubject()
-    counted = engine.statistics_sql(sql)
+    sql = consent.SqlSubject()
+    counted = consent.statistics_sql(sql)
     query = sql.join(Device.select(column.alias("value"), fn.COUNT(Device.id).alias("devices"),
                                    fn.COUNT(Device.user.distinct()).alias("users"))
                      .join(User, on=(Device.user == User.id)))

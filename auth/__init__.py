@@ -1,0 +1,1 @@
+"""Authentication: password hashing, JWT sessions and their revocation."""

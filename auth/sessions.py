@@ -1,0 +1,102 @@
+"""JWT sessions: opening, rotating and closing them, and revoking every
+session of an account (revocations live in ``auth.revocations``)."""
+import uuid
+from datetime import timedelta
+
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token
+from huey import crontab
+
+from auth.passwords import hash_password
+from auth.revocations import DatabaseRevocations, RedisRevocations
+from core.worker import queued, task_context
+from models import AuthSession
+
+
+def revocations():
+    return current_app.extensions["revocations"]
+
+
+def init_revocations(app):
+    url = app.config["REDIS_URL"]
+    if url:
+        import redis
+
+        ttl = int(app.config["JWT_REFRESH_TOKEN_EXPIRES"].total_seconds())
+        app.extensions["revocations"] = RedisRevocations(
+            redis.Redis.from_url(url, **app.config["REDIS_CLIENT_OPTIONS"]), ttl)
+    else:
+        app.extensions["revocations"] = DatabaseRevocations()
+
+
+def _token_pair(user, session_id, refresh_jti):
+    claims = {"sid": str(session_id)}
+    access = create_access_token(identity=str(user.id), additional_claims=claims)
+    refresh = create_refresh_token(identity=str(user.id), additional_claims={**claims, "jti": refresh_jti})
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+    }
+
+
+def open_session(user):
+    jti = uuid.uuid4().hex
+    session = AuthSession.open(user, jti, current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+    return _token_pair(user, session.id, jti)
+
+
+class RefreshReused(Exception):
+    """A refresh token that was already rotated came back: the family is revoked."""
+
+
+def rotate_session(user, payload):
+    """New tokens for the session of ``payload`` (a refresh token). The same
+    token presented again within ``REFRESH_REUSE_GRACE_SECONDS`` of its
+    rotation (an app refreshing from several requests at once) gets the same
+    successor. Presented later, it is taken as stolen: the whole session,
+    including its newest refresh token, is revoked."""
+    config = current_app.config
+    grace = timedelta(seconds=config["REFRESH_REUSE_GRACE_SECONDS"])
+    jti = AuthSession.rotate(payload["sid"], payload["jti"], uuid.uuid4().hex,
+                             config["JWT_REFRESH_TOKEN_EXPIRES"], grace)
+    if jti is None:
+        revocations().revoke([payload["sid"]], "refresh_reused")
+        raise RefreshReused()
+    return _token_pair(user, payload["sid"], jti)
+
+
+def close_session(payload):
+    revocations().revoke([payload["sid"]], "logout")
+
+
+def revoke_all_sessions(user, reason):
+    ids = [s.id for s in AuthSession.select(AuthSession.id).where(AuthSession.user == user)]
+    if ids:
+        revocations().revoke(ids, reason)
+
+
+def change_credentials(user, *, password=None, role=None):
+    """Set a new password and/or role. Every session of the account is
+    revoked: tokens issued before must not carry the new role, nor outlive
+    the password they were obtained with."""
+    reason = "role_changed" if role not in (None, user.role) else "password_changed"
+    if password is not None:
+        user.password_hash = hash_password(password)
+    if role is not None:
+        user.role = role
+    user.save()
+    revoke_all_sessions(user, reason)
+
+
+@queued(periodic=crontab(minute="37", hour="3"))
+def purge_expired_sessions():
+    """Sessions whose refresh tokens can no longer be used."""
+    with task_context():
+        return AuthSession.purge_expired()
+
+
+def register_tasks(queue):
+    """Put the clean-up of expired sessions on ``queue``."""
+    purge_expired_sessions.bind(queue)

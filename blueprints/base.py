@@ -1,0 +1,345 @@
+"""What every blueprint builds on: ``ApiBlueprint`` (its ``auth``
+decorator checks the bearer token first), ``StrictParser`` (unknown query
+parameters and non-JSON bodies refused), the flask-jwt-extended callbacks
+that answer token errors in the envelope, and the marshmallow fields and
+schemas several blueprints share."""
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from functools import wraps
+
+from flask import g, request
+from flask_jwt_extended import current_user, verify_jwt_in_request
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from webargs import core
+from webargs.flaskparser import FlaskParser, abort, is_json_request
+from werkzeug.exceptions import UnsupportedMediaType
+
+import consent
+from auth.revocations import UserRef
+from auth.sessions import revocations
+from core import http
+from core.errors import Forbidden, Unauthorized, ValidationFailed
+from core.http import error_response
+from models import User
+from models.base import keyset_page, to_naive_utc
+
+
+class UtcDateTime(fields.DateTime):
+    """ISO 8601 with an offset on the wire, naive UTC in the database.
+    Input without an offset is refused: an event time must say its zone."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        if parsed.tzinfo is None:
+            raise ValidationError("Give a time zone offset, e.g. 2026-01-31T12:00:00Z.")
+        try:
+            return to_naive_utc(parsed)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+23:59 is before year 1 in UTC
+            raise ValidationError("Out of range once converted to UTC.") from None
+
+
+class FullMatch(validate.Regexp):
+    """``validate.Regexp`` matching the whole value: with ``re.match`` an
+    ``^...$`` pattern also takes a trailing newline. The pattern keeps its
+    ``^...$`` form, which means the whole value in the OpenAPI document's
+    (ECMA-262) regular expressions too."""
+
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def unstorable(text):
+    """Why ``text`` cannot be stored, or None: PostgreSQL refuses NUL in
+    text, and a lone surrogate (JSON's "\\ud800") has no UTF-8 form."""
+    if "\x00" in text:
+        return "Must not contain NUL characters."
+    if not text.isascii() and SURROGATES.search(text):
+        return "Must not contain unpaired surrogates."
+    return None
+
+
+def first_unstorable(value):
+    """The reason of the first unstorable string in ``value`` (keys and
+    items of any depth included), or None."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            reason = unstorable(node)
+            if reason:
+                return reason
+        elif isinstance(node, Mapping):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+    return None
+
+
+class StrictSchema(Schema):
+    """Input schemas: unknown fields are refused (marshmallow's default,
+    stated here so that nobody relaxes it by accident), and so is text that
+    cannot be stored, in every field, before any field reads it."""
+
+    class Meta:
+        unknown = "raise"
+
+    @pre_load
+    def refuse_unstorable_text(self, data, **kwargs):
+        if not isinstance(data, Mapping):
+            return data
+        errors = {}
+        for name in data:
+            reason = first_unstorable(name) or first_unstorable(data[name])
+            if reason:
+                errors[name] = [reason]
+        if errors:
+            raise ValidationError(errors)
+        return data
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false, nothing that merely looks like one."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
+
+
+class Cursor(fields.String):
+    """An opaque page cursor wrapping an integer key."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 40:
+            raise ValidationError("Not a cursor from this API.")
+        try:
+            decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+            key = int(decoded)
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise ValidationError("Not a cursor from this API.") from None
+        if key < 0 or key > 2**63:
+            raise ValidationError("Not a cursor from this API.")
+        return key
+
+
+class TimeCursor(fields.String):
+    """An opaque page cursor wrapping (time, id): the key of a list ordered
+    by an event time, ties broken by the row's id."""
+
+    EPOCH = datetime(1970, 1, 1)
+    LATEST = datetime(9999, 12, 31)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        moment, key = value
+        micros = (moment - self.EPOCH) // timedelta(microseconds=1)
+        return base64.urlsafe_b64encode(f"{micros}.{key}".encode()).decode().rstrip("=")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > 64:
+            raise ValidationError("Not a cursor from this API.")
+        try:
+            micros, key = (int(part) for part in
+                           base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().split("."))
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise ValidationError("Not a cursor from this API.") from None
+        if not (0 <= micros <= (self.LATEST - self.EPOCH) // timedelta(microseconds=1) and 0 <= key <= 2**63):
+            raise ValidationError("Not a cursor from this API.")
+        return self.EPOCH + timedelta(microseconds=micros), key
+
+
+class PageArgs(StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+    cursor = Cursor(load_default=None)
+
+
+def newest_first(query, key, args):
+    """One page of ``query`` (newest first by ``key``) as ``{items, next_cursor}``."""
+    items, next_key = keyset_page(query, key, args["cursor"], args["limit"])
+    return {"items": items, "next_cursor": next_key}
+
+
+def page_schema(item_schema, name, cursor=Cursor):
+    """``{items: [...], next_cursor}`` around ``item_schema``."""
+    return type(name, (Schema,), {
+        "items": fields.List(fields.Nested(item_schema), required=True),
+        "next_cursor": cursor(allow_none=True, metadata={"description": "Pass as `cursor` for the next page; null at the end."}),
+    })
+
+
+# -- authentication --------------------------------------------------------------
+
+BEARER = {"bearerAuth": []}
+SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+
+
+def user_row():
+    """``current_user`` as a User row. A user erased since its token was
+    issued gets the 401 a revoked token gets."""
+    user = current_user
+    if isinstance(user, UserRef):
+        user = User.get_or_none(User.id == user.id)
+        if user is None:
+            raise Unauthorized("The token has been revoked.", code="token_revoked")
+    return user
+
+
+# -- flask-jwt-extended callbacks -------------------------------------------
+
+def _unauthorized(code, message):
+    return error_response(401, code, message)
+
+
+def register_jwt_callbacks(jwt_manager):
+    @jwt_manager.token_in_blocklist_loader
+    def is_revoked(_header, payload):
+        user = revocations().live_user(payload, row=g.get("jwt_load_user", True))
+        g.jwt_user = user
+        return user is None
+
+    @jwt_manager.user_lookup_loader
+    def load_user(_header, payload):
+        return g.get("jwt_user")
+
+    jwt_manager.unauthorized_loader(
+        lambda reason: _unauthorized("authorization_required", "A bearer token is required.")
+    )
+    jwt_manager.invalid_token_loader(lambda reason: _unauthorized("invalid_token", "The token is not valid."))
+    jwt_manager.expired_token_loader(lambda h, p: _unauthorized("token_expired", "The token has expired."))
+    jwt_manager.revoked_token_loader(lambda h, p: _unauthorized("token_revoked", "The token has been revoked."))
+    jwt_manager.user_lookup_error_loader(lambda h, p: _unauthorized("token_revoked", "The token has been revoked."))
+    jwt_manager.token_verification_failed_loader(lambda h, p: _unauthorized("invalid_token", "The token is not valid."))
+    jwt_manager.needs_fresh_token_loader(lambda h, p: _unauthorized("fresh_token_required", "Log in again."))
+
+
+# -- the decorator views wear -----------------------------------------------
+
+class StrictParser(FlaskParser):
+    """Unknown query parameters are refused like unknown body fields: a typo
+    such as ``?limt=5`` must not be silently ignored."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
+
+    def _raw_load_json(self, req):
+        """A body in another format is 415, not "missing data"; JSON is read
+        within ``http.load_json``'s bounds."""
+        body = req.get_data(cache=True)
+        if not is_json_request(req):
+            if body:
+                raise UnsupportedMediaType("Send the body as JSON, with Content-Type: application/json.")
+            return core.missing
+        return http.load_json(body.decode("utf-8"))
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
+        reason = error.msg if isinstance(error, http.JsonLimitExceeded) else "Invalid JSON body."
+        abort(400, exc=error, messages={"json": [reason]})
+
+
+def takes_query(view):
+    """Whether ``view`` declares query arguments (``arguments(..., location="query")``)."""
+    declared = getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", [])
+    return any(p.get("in") in ("query", "querystring") for p in declared if isinstance(p, dict))
+
+
+def refuse_query_parameters():
+    """A route without query arguments refuses any, as StrictParser refuses
+    unknown ones where there are some."""
+    if request.args:
+        raise ValidationFailed({name: ["Unknown field."] for name in request.args})
+
+
+def _refusing_query(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        refuse_query_parameters()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+class ApiBlueprint(Blueprint):
+    """A flask-smorest blueprint whose ``auth`` decorator checks the bearer
+    token (and the admin role) before anything else and documents it, and
+    whose routes refuse query parameters they do not declare."""
+
+    ARGUMENTS_PARSER = StrictParser()
+
+    def add_url_rule(self, rule, endpoint=None, view_func=None, provide_automatic_options=None, **kwargs):
+        if view_func is not None and not getattr(view_func, "checks_query", False) and not takes_query(view_func):
+            view_func = _refusing_query(view_func)
+        super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **kwargs)
+
+    def arguments(self, schema, *args, **kwargs):
+        """As flask-smorest's, with a schema class instantiated once here:
+        webargs would build a new instance (and copy its fields) per request."""
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
+
+    def auth(self, *, admin=False, refresh=False, any_token=False, load_user=True):
+        """``load_user=False``: where revocations live in Redis, the view's
+        ``current_user`` may be a ``UserRef`` (only ``id``), sparing a query
+        on hot routes; ``user_row()`` gives the row."""
+        def decorator(view):
+            @wraps(view)
+            def wrapper(*args, **kwargs):
+                g.jwt_load_user = load_user or admin
+                verify_jwt_in_request(refresh=refresh, verify_type=not any_token)
+                if admin and not current_user.is_admin:
+                    raise Forbidden("This route is for administrators.")
+                if not query_declared:
+                    refuse_query_parameters()
+                return view(*args, **kwargs)
+
+            query_declared = takes_query(view)
+            wrapper.checks_query = True  # after the token check, so anonymous callers get their 401 first
+
+            wrapper = self.doc(security=[BEARER])(wrapper)
+            wrapper = self.alt_response(401, response="UNAUTHORIZED", description="Missing, invalid, expired or revoked token")(wrapper)
+            if admin:
+                wrapper = self.alt_response(403, response="FORBIDDEN", description="Not an administrator")(wrapper)
+            return wrapper
+
+        return decorator
+
+
+# -- the consent checks' per-request cache -----------------------------------------
+
+def open_consent_cache():
+    """Each request reads a user's consents once (``consent.subject_for``);
+    a change of them drops the cached copy."""
+    g.consent_cache = consent.open_cache()
+
+
+def close_consent_cache(_exc):
+    token = g.pop("consent_cache", None)
+    if token is not None:
+        consent.close_cache(token)
+
+
+def register_request_hooks(app):
+    app.before_request(open_consent_cache)
+    app.teardown_request(close_consent_cache)

@@ -1,0 +1,1 @@
+"""Plumbing every other package builds on: configuration, the unbound extensions, domain errors, the HTTP error mapping and response policy, rate-limit storage, the database connection, the task queue, the command line and log redaction."""

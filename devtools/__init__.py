@@ -1,0 +1,1 @@
+"""Development tools the tests and the benchmarks share (an FCM-protocol server)."""
