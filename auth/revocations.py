@@ -162,7 +162,10 @@ class RevokedSessions:
     @classmethod
     def shared(cls, client, prefix, channel, ttl):
         """One copy per process for each Redis database and channel."""
-        key = (repr(client.connection_pool.connection_kwargs), prefix, channel)
+        # The server and database, not the client's whole repr: that holds
+        # per-client objects, and a copy (and its thread) per client is a leak.
+        options = client.connection_pool.connection_kwargs
+        key = (options.get("host"), options.get("port"), options.get("path"), options.get("db", 0), prefix, channel)
         with cls._shared_lock:
             if key not in cls._shared:
                 cls._shared[key] = cls(client, prefix, channel, ttl)

@@ -130,3 +130,8 @@ def test_a_redis_that_stays_down_is_logged_once_without_a_traceback(private_redi
     lost = [r for r in caplog.records if "lost the revocation subscription" in r.getMessage()]
     assert len(lost) == 1
     assert lost[0].exc_info is None
+
+
+def test_apps_on_one_redis_database_share_one_copy_and_its_thread(make_app):
+    first, second = (make_app().extensions["revocations"].known for _ in range(2))
+    assert first is second
