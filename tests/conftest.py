@@ -260,7 +260,7 @@ def silent_listener():
 
 
 def pytest_terminal_summary(terminalreporter):
-    from tests import test_fuzz
+    from tests.blueprints import test_fuzz
 
     if test_fuzz.TALLY["examples"]:
         terminalreporter.write_line(
