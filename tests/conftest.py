@@ -172,6 +172,25 @@ def fake_fcm():
         server.stop()
 
 
+@pytest.fixture
+def fcm_server(fake_fcm):
+    """The FCM-compatible server, under the name the push tests use."""
+    return fake_fcm
+
+
+@pytest.fixture
+def push_app(make_app, fcm_server, tmp_path):
+    """An app whose FCM provider talks to ``fcm_server`` through the real
+    firebase-admin SDK; the provider is closed after the test."""
+    from tests.push_helpers import fcm_config
+
+    app = make_app(**fcm_config(fcm_server, tmp_path))
+    yield app
+    provider = app.extensions.get("push_provider")
+    if provider is not None:
+        provider.close()
+
+
 BACKEND_SKIPS = {
     "postgres": (lambda: not TEST_DATABASE_URL, "needs PostgreSQL: set TEST_DATABASE_URL"),
     "redis": (lambda: not TEST_REDIS_URL, "needs Redis: set TEST_REDIS_URL"),

@@ -2,7 +2,7 @@
 import pytest
 
 from models import Campaign, Delivery, PushToken
-from tests.push_helpers import campaign_state, create_campaign, fcm_server, member, push_app, send  # noqa: F401
+from tests.push_helpers import campaign_state, create_campaign, member, send
 
 SCRIPTS = {
     "ok": ["ok"],
