@@ -107,35 +107,55 @@ def runner(app):
     return app.test_cli_runner()
 
 
-def register(client, email=None, password=PASSWORD, **extra):
-    email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
-    response = client.post("/v1/auth/register", json={"email": email, "password": password, **extra})
-    assert response.status_code == 201, response.json
-    return response.json
-
-
 def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
 
+class AuthActions:
+    """Registration and login through the API, as the Flask tutorial's
+    ``AuthActions``: each returns the session JSON with ready ``headers``."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def register(self, email=None, password=PASSWORD, **extra):
+        email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+        response = self._client.post("/v1/auth/register", json={"email": email, "password": password, **extra})
+        assert response.status_code == 201, response.json
+        return self._with_headers(response.json)
+
+    def login(self, email, password=PASSWORD):
+        response = self._client.post("/v1/auth/login", json={"email": email, "password": password})
+        assert response.status_code == 200, response.json
+        return self._with_headers(response.json)
+
+    @staticmethod
+    def _with_headers(session):
+        session["headers"] = bearer(session["access_token"])
+        return session
+
+
+def register(client, email=None, password=PASSWORD, **extra):
+    return AuthActions(client).register(email, password, **extra)
+
+
 @pytest.fixture
-def user(client):
+def auth(client):
+    return AuthActions(client)
+
+
+@pytest.fixture
+def user(auth):
     """A registered user: its session JSON plus ready headers."""
-    session = register(client)
-    session["headers"] = bearer(session["access_token"])
-    return session
+    return auth.register()
 
 
 @pytest.fixture
-def admin(client, runner):
+def admin(auth, runner):
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
     result = runner.invoke(args=["create-admin", email, "--password", PASSWORD])
     assert result.exit_code == 0, result.output
-    response = client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.json
-    session = response.json
-    session["headers"] = bearer(session["access_token"])
-    return session
+    return auth.login(email)
 
 
 @pytest.fixture
@@ -170,6 +190,25 @@ def fake_fcm():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fcm_server(fake_fcm):
+    """The FCM-compatible server, under the name the push tests use."""
+    return fake_fcm
+
+
+@pytest.fixture
+def push_app(make_app, fcm_server, tmp_path):
+    """An app whose FCM provider talks to ``fcm_server`` through the real
+    firebase-admin SDK; the provider is closed after the test."""
+    from tests.push_helpers import fcm_config
+
+    app = make_app(**fcm_config(fcm_server, tmp_path))
+    yield app
+    provider = app.extensions.get("push_provider")
+    if provider is not None:
+        provider.close()
 
 
 BACKEND_SKIPS = {
@@ -260,7 +299,7 @@ def silent_listener():
 
 
 def pytest_terminal_summary(terminalreporter):
-    from tests import test_fuzz
+    from tests.blueprints import test_fuzz
 
     if test_fuzz.TALLY["examples"]:
         terminalreporter.write_line(

@@ -1,17 +1,9 @@
-"""Fixtures and helpers for push tests: an app whose FCM provider talks to
-the local fake FCM server through the real firebase-admin SDK."""
+"""Helpers for push tests: members with a push token, campaigns, and the
+config of an app whose FCM provider talks to the local fake FCM server."""
 import uuid
-
-import pytest
 
 from tests.consent_helpers import new_user, put_consents
 from tests.device_helpers import add_device
-
-
-@pytest.fixture
-def fcm_server(fake_fcm):
-    """The FCM-compatible server, under the name the push tests use."""
-    return fake_fcm
 
 
 def fcm_config(server, tmp_path):
@@ -21,15 +13,6 @@ def fcm_config(server, tmp_path):
         "FCM_PROJECT_ID": server.project_id,
         "FCM_ENDPOINT": server.base_url,
     }
-
-
-@pytest.fixture
-def push_app(make_app, fcm_server, tmp_path):
-    app = make_app(**fcm_config(fcm_server, tmp_path))
-    yield app
-    provider = app.extensions.get("push_provider")
-    if provider is not None:
-        provider.close()
 
 
 def member(client, consents=None, birth_date=None, token=None, guardian_by=None, **device):

@@ -111,13 +111,12 @@ def test_confirming_within_the_grace_period_keeps_the_data(client, admin):
 
 
 def test_the_grace_period_is_configurable(make_app):
-    from tests.conftest import PASSWORD, bearer
+    from tests.conftest import PASSWORD, AuthActions
 
     app = make_app(STALE_GRANT_GRACE_DAYS=0)
     client, runner = app.test_client(), app.test_cli_runner()
     runner.invoke(args=["create-admin", "p@example.com", "--password", PASSWORD])
-    admin = {"headers": bearer(client.post("/v1/auth/login", json={"email": "p@example.com",
-                                                                   "password": PASSWORD}).json["access_token"])}
+    admin = AuthActions(client).login("p@example.com")
     person = new_user(client)
     put_consents(client, person["headers"], device_info=True)
     phone = add_device(client, person["headers"])

@@ -1,4 +1,6 @@
 """Device registration, snapshots and push tokens, gated by consent (issue 4)."""
+import uuid
+
 import pytest
 
 from models import Device, DeviceReport, PushToken
@@ -142,7 +144,7 @@ def test_list_get_and_delete(client, user):
     assert client.get(f"/v1/devices/{a['id']}", headers=user["headers"]).json["platform"] == "android"
     assert client.delete(f"/v1/devices/{a['id']}", headers=user["headers"]).status_code == 204
     assert client.get(f"/v1/devices/{a['id']}", headers=user["headers"]).status_code == 404
-    assert [d.id for d in Device.select()] == [__import__("uuid").UUID(b["id"])]
+    assert [d.id for d in Device.select()] == [uuid.UUID(b["id"])]
 
 
 @pytest.mark.parametrize("method,suffix,body", [

@@ -1,7 +1,7 @@
 """Every campaign, notifications to one user included, can be read, listed
 (by kind, status and target) and resumed (issue 14, item 16)."""
 from models import Campaign, Delivery
-from tests.push_helpers import create_campaign, fcm_server, member, push_app  # noqa: F401
+from tests.push_helpers import create_campaign, member
 
 
 def listed(client, admin, query=""):

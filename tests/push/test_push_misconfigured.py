@@ -16,7 +16,7 @@ from models import Campaign, Delivery
 from push import sender
 from tests.conftest import ROOT, base_config
 from devtools.fakefcm import make_service_account
-from tests.push_helpers import campaign_state, create_campaign, fcm_config, fcm_server, member, send  # noqa: F401
+from tests.push_helpers import campaign_state, create_campaign, fcm_config, member, send
 
 pytestmark = pytest.mark.filterwarnings("ignore:Message.token is deprecated:DeprecationWarning")
 

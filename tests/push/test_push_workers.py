@@ -12,7 +12,7 @@ import pytest
 
 from models import Campaign, Delivery
 from tests.conftest import ROOT
-from tests.push_helpers import create_campaign, fcm_config, fcm_server, member  # noqa: F401
+from tests.push_helpers import create_campaign, fcm_config, member
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,8 @@ from models import Campaign, Delivery, Location
 from tests.conftest import ROOT, TEST_DATABASE_URL, free_port
 from tests.consent_helpers import new_user, put_consents
 from tests.device_helpers import add_device
-from tests.push_helpers import create_campaign, fcm_config, fcm_server, member  # noqa: F401
-from tests.test_push_workers import SETTINGS, consumer_env, stop, wait_for
+from tests.push_helpers import create_campaign, fcm_config, member
+from tests.push.test_push_workers import SETTINGS, consumer_env, stop, wait_for
 
 pytestmark = pytest.mark.slow
 

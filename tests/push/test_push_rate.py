@@ -14,7 +14,7 @@ from push import sender
 from push.sender import RateLimit
 from tests.conftest import base_config
 from tests.consent_helpers import put_consents
-from tests.push_helpers import campaign_state, create_campaign, fcm_config, fcm_server, member, send  # noqa: F401
+from tests.push_helpers import campaign_state, create_campaign, fcm_config, member, send
 
 RATE = 2  # messages per minute, below a batch
 KEY = "push-messages"  # what RateLimit counts under

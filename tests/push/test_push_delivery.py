@@ -2,7 +2,7 @@
 import pytest
 
 from models import Campaign, Delivery, PushToken
-from tests.push_helpers import campaign_state, create_campaign, fcm_server, member, push_app, send  # noqa: F401
+from tests.push_helpers import campaign_state, create_campaign, member, send
 
 SCRIPTS = {
     "ok": ["ok"],
@@ -71,15 +71,14 @@ def test_a_payload_error_keeps_the_device_for_the_next_campaign(push_app, fcm_se
 
 
 def test_third_party_auth_error_pauses_instead_of_burning_the_audience(make_app, fcm_server, tmp_path):
-    from tests.conftest import PASSWORD
+    from tests.conftest import PASSWORD, AuthActions
     from tests.push_helpers import fcm_config
 
     app = make_app(PUSH_SLICE_SIZE=2, **fcm_config(fcm_server, tmp_path))
     client = app.test_client()
     runner = app.test_cli_runner()
     runner.invoke(args=["create-admin", "ops@example.com", "--password", PASSWORD])
-    token = client.post("/v1/auth/login", json={"email": "ops@example.com", "password": PASSWORD}).json["access_token"]
-    admin = {"headers": {"Authorization": f"Bearer {token}"}}
+    admin = AuthActions(client).login("ops@example.com")
     people = [member(client, {"marketing_push": True}) for _ in range(6)]
     for person in people:
         fcm_server.script[person["token"]] = ["third_party_auth"]

@@ -5,7 +5,7 @@ from app import create_app
 from models.base import db
 from models import AuthSession, User
 from models.schema import migration_runner, pending_migrations
-from tests.conftest import PASSWORD, base_config, bearer, register
+from tests.conftest import PASSWORD, ROOT, base_config, bearer, register
 
 
 def test_healthz(client):
@@ -150,7 +150,7 @@ def load_migration(name):
     import importlib.util
     import os
 
-    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations", f"{name}.py")
+    path = os.path.join(ROOT, "migrations", f"{name}.py")
     spec = importlib.util.spec_from_file_location(f"migration_{name}", path)
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
@@ -208,7 +208,7 @@ def test_account_origin_migration_counts_existing_users_as_self_registered(clien
 
     register(client, email="old-user@example.com")
     assert runner.invoke(args=["create-admin", "old-admin@example.com", "--password", PASSWORD]).exit_code == 0
-    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations", "0009_account_origin_refresh_grace.py")
+    path = os.path.join(ROOT, "migrations", "0009_account_origin_refresh_grace.py")
     spec = importlib.util.spec_from_file_location("migration_0009", path)
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)

@@ -45,12 +45,12 @@ def test_a_group_needs_enough_distinct_users_not_devices(client, admin):
 def test_group_threshold_is_configurable(make_app):
     app = make_app(STATS_MIN_GROUP_SIZE=1)
     client = app.test_client()
-    from tests.conftest import PASSWORD
+    from tests.conftest import PASSWORD, AuthActions
 
     app.test_cli_runner().invoke(args=["create-admin", "s@example.com", "--password", PASSWORD])
-    token = client.post("/v1/auth/login", json={"email": "s@example.com", "password": PASSWORD}).json["access_token"]
+    admin = AuthActions(client).login("s@example.com")
     population(client, "Rare Phone", 1, ("usage_statistics", "device_info"))
-    body = client.get("/v1/admin/stats/devices?by=model", headers={"Authorization": f"Bearer {token}"}).json
+    body = client.get("/v1/admin/stats/devices?by=model", headers=admin["headers"]).json
     assert body["groups"] == [{"value": "Rare Phone", "count": 1}] and body["suppressed"] == 0
 
 

@@ -1,10 +1,12 @@
 """Consent-aware campaigns through the real firebase-admin SDK and a local
 FCM server (issue 5)."""
 import pytest
+from itsdangerous import URLSafeSerializer
 
 from models import Campaign, Delivery, LedgerEntry, PushToken
 from tests.consent_helpers import put_consents, years_ago
-from tests.push_helpers import campaign_state, create_campaign, fcm_server, member, push_app, send  # noqa: F401
+from tests.device_helpers import ago
+from tests.push_helpers import campaign_state, create_campaign, member, send
 
 
 @pytest.fixture
@@ -104,7 +106,7 @@ def test_audience_filters_area_platform_version_and_activity(push_app, fcm_serve
     for person, (lat, lon) in ((near, (31.2304, 121.4737)), (far, (39.9042, 116.4074))):
         response = client.post(f"/v1/devices/{person['device']['id']}/locations",
                                json={"latitude": lat, "longitude": lon,
-                                     "captured_at": __import__("tests.device_helpers").device_helpers.ago(minutes=1)},
+                                     "captured_at": ago(minutes=1)},
                                headers=person["session"]["headers"])
         assert response.status_code == 201
     campaign = create_campaign(client, admin, audience={
@@ -164,7 +166,7 @@ def test_unsubscribe_link_works_without_login_and_writes_the_ledger(push_app, fc
     for method in ("get", "post"):
         response = getattr(client, method)(f"/v1/unsubscribe/{tampered}")
         assert response.status_code == 400 and response.json["error"]["code"] == "invalid_token"
-    forged = __import__("itsdangerous").URLSafeSerializer("wrong-key", salt="marketing-unsubscribe").dumps(
+    forged = URLSafeSerializer("wrong-key", salt="marketing-unsubscribe").dumps(
         {"u": person["user_id"], "c": "x"})
     assert client.post(f"/v1/unsubscribe/{forged}").status_code == 400
     status = client.get("/v1/me/consents", headers=person["session"]["headers"]).json["consents"]["marketing_push"]

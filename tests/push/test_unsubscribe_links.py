@@ -11,7 +11,7 @@ from models import Consent, LedgerEntry
 from models.base import utcnow
 from push.unsubscribe import unsubscribe_token
 from tests.consent_helpers import put_consents
-from tests.push_helpers import create_campaign, fcm_server, member, push_app, send  # noqa: F401
+from tests.push_helpers import create_campaign, member, send
 
 
 def link_of(fcm_server, person, nth=-1):

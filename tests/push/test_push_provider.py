@@ -21,7 +21,7 @@ from push.providers import (
     build_provider,
     mask_token,
 )
-from devtools.fakefcm import FakeFcmServer, make_service_account  # noqa: F401
+from devtools.fakefcm import FakeFcmServer, make_service_account
 
 # firebase-admin 7.7 warns on every Message(token=...); see FcmProvider._send.
 pytestmark = pytest.mark.filterwarnings("ignore:Message.token is deprecated:DeprecationWarning")
