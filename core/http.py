@@ -228,12 +228,15 @@ def handle_domain_error(error):
     return error_response(status_of(error), error.code, error.message, error.details, error.headers)
 
 
+def _unavailable(part, code, message, error):
+    """503 with Retry-After: a part the service needs is out of reach."""
+    log.warning("%s unavailable, request_id=%s: %s", part, getattr(g, "request_id", None), error)
+    return error_response(503, code, message, headers={"Retry-After": "5"})
+
+
 def handle_database_unavailable(error):
-    log.warning("database unavailable, request_id=%s: %s", getattr(g, "request_id", None), error)
-    return error_response(
-        503, "database_unavailable", "The service cannot reach its database; try again shortly.",
-        headers={"Retry-After": "5"},
-    )
+    return _unavailable("database", "database_unavailable",
+                        "The service cannot reach its database; try again shortly.", error)
 
 
 def handle_integrity_error(error):
@@ -253,11 +256,8 @@ def _constraint_name(error):
 
 
 def handle_redis_unavailable(error):
-    log.warning("redis unavailable, request_id=%s: %s", getattr(g, "request_id", None), error)
-    return error_response(
-        503, "redis_unavailable", "The service cannot reach its queue and counters; try again shortly.",
-        headers={"Retry-After": "5"},
-    )
+    return _unavailable("redis", "redis_unavailable",
+                        "The service cannot reach its queue and counters; try again shortly.", error)
 
 
 def handle_unexpected(error):
