@@ -48,7 +48,7 @@ def _user(user_id):
 
 
 @blp.route("/policies", methods=["POST"])
-@blp.auth(admin=True)
+@blp.auth(roles=("privacy",))
 @blp.arguments(PolicyCreateSchema)
 @blp.response(201, PolicySchema)
 @blp.alt_response(409, response="CONFLICT", description="Version already published")
@@ -66,7 +66,7 @@ def publish_policy(data):
 
 
 @blp.route("/users/<uuid:user_id>/consents", methods=["GET"])
-@blp.auth(admin=True)
+@blp.auth(roles=("privacy",))
 @blp.response(200, UserConsentsSchema)
 def user_consents(user_id):
     """A user's consents and whether each is in effect, for the site's other services."""
@@ -75,7 +75,7 @@ def user_consents(user_id):
 
 
 @blp.route("/users/<uuid:user_id>/guardian-consent", methods=["POST"])
-@blp.auth(admin=True)
+@blp.auth(roles=("privacy",))
 @blp.arguments(GuardianConsentSchema)
 @blp.response(201, GuardianConsentSchema)
 def record_guardian_consent(data, user_id):
@@ -89,7 +89,7 @@ def record_guardian_consent(data, user_id):
 
 
 @blp.route("/users/<uuid:user_id>/guardian-consent", methods=["DELETE"])
-@blp.auth(admin=True)
+@blp.auth(roles=("privacy",))
 @blp.response(204)
 def revoke_guardian_consent(user_id):
     """Withdraw the guardian's consent: what depended on it stops, with effect."""
@@ -125,7 +125,7 @@ class ConsentStatsSchema(Schema):
 
 
 @blp.route("/stats/devices", methods=["GET"])
-@blp.auth(admin=True)
+@blp.auth(roles=("campaigns", "privacy"))
 @blp.arguments(DeviceStatsArgs, location="query")
 @blp.response(200, DeviceStatsSchema)
 def device_stats(args):
@@ -135,7 +135,7 @@ def device_stats(args):
 
 
 @blp.route("/stats/consents", methods=["GET"])
-@blp.auth(admin=True)
+@blp.auth(roles=("campaigns", "privacy"))
 @blp.response(200, ConsentStatsSchema)
 def consent_stats():
     """Per permission: granted, withdrawn, not asked."""

@@ -282,7 +282,7 @@ def _refusing_query(view):
 
 class ApiBlueprint(Blueprint):
     """A flask-smorest blueprint whose ``auth`` decorator checks the bearer
-    token (and the admin role) before anything else and documents it, and
+    token (and the staff role) before anything else and documents it, and
     whose routes refuse query parameters they do not declare."""
 
     ARGUMENTS_PARSER = StrictParser()
@@ -299,17 +299,21 @@ class ApiBlueprint(Blueprint):
             schema = schema()
         return super().arguments(schema, *args, **kwargs)
 
-    def auth(self, *, admin=False, refresh=False, any_token=False, load_user=True):
-        """``load_user=False``: where revocations live in Redis, the view's
+    def auth(self, *, roles=(), refresh=False, any_token=False, load_user=True):
+        """``roles``: staff roles that may call the route (``admin`` always
+        may; ``("admin",)`` means administrators only).
+        ``load_user=False``: where revocations live in Redis, the view's
         ``current_user`` may be a ``UserRef`` (only ``id``), sparing a query
         on hot routes; ``user_row()`` gives the row."""
+        if isinstance(roles, str):
+            raise TypeError("roles is a tuple of role names")
         def decorator(view):
             @wraps(view)
             def wrapper(*args, **kwargs):
-                g.jwt_load_user = load_user or admin
+                g.jwt_load_user = load_user or bool(roles)
                 verify_jwt_in_request(refresh=refresh, verify_type=not any_token)
-                if admin and not current_user.is_admin:
-                    raise Forbidden("This route is for administrators.")
+                if roles and not current_user.has_role(*roles):
+                    raise Forbidden(f"This route is for staff with the role {' or '.join(sorted(set(roles) | {'admin'}))}.")
                 if not query_declared:
                     refuse_query_parameters()
                 return view(*args, **kwargs)
@@ -319,8 +323,9 @@ class ApiBlueprint(Blueprint):
 
             wrapper = self.doc(security=[BEARER])(wrapper)
             wrapper = self.alt_response(401, response="UNAUTHORIZED", description="Missing, invalid, expired or revoked token")(wrapper)
-            if admin:
-                wrapper = self.alt_response(403, response="FORBIDDEN", description="Not an administrator")(wrapper)
+            if roles:
+                allowed = ", ".join(sorted(set(roles) | {"admin"}))
+                wrapper = self.alt_response(403, response="FORBIDDEN", description=f"Not staff with a role among: {allowed}")(wrapper)
             return wrapper
 
         return decorator

@@ -168,7 +168,7 @@ def _campaign(campaign_id):
 
 
 @blp.route("/admin/campaigns", methods=["POST"])
-@blp.auth(admin=True)
+@blp.auth(roles=("campaigns",))
 @blp.arguments(CampaignCreateSchema)
 @blp.response(201, CampaignSchema)
 def create_campaign(data):
@@ -177,7 +177,7 @@ def create_campaign(data):
 
 
 @blp.route("/admin/campaigns", methods=["GET"])
-@blp.auth(admin=True)
+@blp.auth(roles=("campaigns",))
 @blp.arguments(CampaignListArgs, location="query")
 @blp.response(200, CampaignListSchema)
 def list_campaigns(args):
@@ -186,7 +186,7 @@ def list_campaigns(args):
 
 
 @blp.route("/admin/campaigns/<uuid:campaign_id>", methods=["GET"])
-@blp.auth(admin=True)
+@blp.auth(roles=("campaigns",))
 @blp.response(200, CampaignSchema)
 def get_campaign(campaign_id):
     """Status and counters."""
@@ -194,7 +194,7 @@ def get_campaign(campaign_id):
 
 
 @blp.route("/admin/campaigns/<uuid:campaign_id>/audience", methods=["GET"])
-@blp.auth(admin=True)
+@blp.auth(roles=("campaigns",))
 @blp.response(200, AudiencePreviewSchema)
 def campaign_audience(campaign_id):
     """How many devices the campaign would reach now, and why others not."""
@@ -202,7 +202,7 @@ def campaign_audience(campaign_id):
 
 
 @blp.route("/admin/campaigns/<uuid:campaign_id>/send", methods=["POST"])
-@blp.auth(admin=True)
+@blp.auth(roles=("campaigns",))
 @blp.response(202, CampaignSchema)
 @blp.alt_response(409, response="CONFLICT", description="Not a draft")
 def send_campaign(campaign_id):
@@ -213,7 +213,7 @@ def send_campaign(campaign_id):
 
 
 @blp.route("/admin/campaigns/<uuid:campaign_id>/cancel", methods=["POST"])
-@blp.auth(admin=True)
+@blp.auth(roles=("campaigns",))
 @blp.response(200, CampaignSchema)
 @blp.alt_response(409, response="CONFLICT", description="Already finished")
 def cancel_campaign(campaign_id):
@@ -224,7 +224,7 @@ def cancel_campaign(campaign_id):
 
 
 @blp.route("/admin/campaigns/<uuid:campaign_id>/resume", methods=["POST"])
-@blp.auth(admin=True)
+@blp.auth(roles=("campaigns",))
 @blp.response(202, CampaignSchema)
 @blp.alt_response(409, response="CONFLICT", description="Not paused")
 def resume_campaign(campaign_id):
@@ -235,7 +235,7 @@ def resume_campaign(campaign_id):
 
 
 @blp.route("/notifications", methods=["POST"])
-@blp.auth(admin=True)
+@blp.auth(roles=("campaigns",))
 @blp.arguments(NotificationSchema)
 @blp.response(200, NotificationResultSchema)
 @blp.alt_response(503, response="SERVICE_UNAVAILABLE", description="The push provider cannot send; paused")

@@ -6,7 +6,12 @@ from peewee import BooleanField, CharField, DateField, DateTimeField, ForeignKey
 
 from models.base import BaseModel, utcnow
 
-ROLES = ("user", "admin")
+# Staff roles, least privilege: ``admin`` manages staff and may do
+# everything; ``campaigns`` runs campaigns, previews and aggregate
+# statistics; ``privacy`` answers privacy requests (a user's record,
+# guardian consent, policy versions, export and erasure).
+STAFF_ROLES = ("admin", "campaigns", "privacy")
+ROLES = ("user",) + STAFF_ROLES
 
 
 class User(BaseModel):
@@ -36,6 +41,14 @@ class User(BaseModel):
     @property
     def is_admin(self):
         return self.role == "admin"
+
+    @property
+    def is_staff(self):
+        return self.role in STAFF_ROLES
+
+    def has_role(self, *roles):
+        """True for an administrator, or for staff holding one of ``roles``."""
+        return self.role == "admin" or self.role in roles
 
 
 class AuthSession(BaseModel):
