@@ -214,3 +214,10 @@ def test_user_reference_is_keyed():
     assert logs.user_reference("42", "a" * 48) != logs.user_reference("42", "b" * 48)
     assert logs.user_reference("42", "a" * 48) != logs.user_reference("43", "a" * 48)
     assert logs.user_reference(None, "a" * 48) is None
+
+
+def test_fields_of_json_lines_are_redacted_too(app, json_log):
+    _handler, stream = json_log
+    logging.getLogger("app.test").warning("lookup done", extra={"note": "for someone@example.org at 31.123456"})
+    [line] = [entry for entry in json_lines(stream) if entry["logger"] == "app.test"]
+    assert line["note"] == "for [email] at [coordinate]"
