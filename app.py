@@ -30,8 +30,10 @@ def create_app(config=None):
     )
     load_config(app, overrides)
     register_log_redaction(app)
+    register_observability(app)
     register_extensions(app)
     register_push_provider(app)
+    register_readiness(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_response_policy(app)
@@ -59,6 +61,17 @@ def register_log_redaction(app):
     redaction.register(app)
 
 
+def register_observability(app):
+    """First, so that its request hooks time and count every request,
+    those a later hook refuses included."""
+    from core import logs, observability
+
+    if app.config["LOG_FORMAT"] not in logs.FORMATS:
+        raise settings.ConfigError(f"LOG_FORMAT must be one of {', '.join(logs.FORMATS)}, "
+                                   f"got {app.config['LOG_FORMAT']!r}")
+    observability.register(app)
+
+
 def register_extensions(app):
     db.initialize(connect_database(app.config["DATABASE_URL"], app.config["DB_POOL_SIZE"],
                                    app.config["DB_CONNECT_TIMEOUT_SECONDS"]))
@@ -84,6 +97,33 @@ def register_push_provider(app):
     from push import sender
 
     sender.register(app)
+
+
+def register_readiness(app):
+    """What ``/readyz`` checks (and the console shows), and the gauges
+    ``/metrics`` reads at each scrape."""
+    from core import metrics, readiness
+    from models.base import database_check
+    from models.push import Campaign, Delivery
+    from models.schema import migrations_check
+    from push import sender
+
+    readiness.register(app, "database", database_check)
+    readiness.register(app, "migrations", migrations_check)
+    if app.config["REDIS_URL"]:
+        readiness.register(app, "redis", readiness.redis_check)
+    readiness.register(app, "push", lambda: sender.provider().configuration_fault())
+    readiness.register(app, "worker", readiness.worker_check)
+
+    live = metrics.LiveGauges()
+    live.add("worker_queue_depth", "Tasks waiting in the queue.", (), readiness.queue_depth)
+    live.add("worker_heartbeat_age_seconds", "Seconds since a task consumer last wrote its heartbeat.", (),
+             readiness.heartbeat_age)
+    live.add("push_campaigns", "Campaigns by status, one-user notifications included.", ("status",),
+             lambda: {(status,): count for status, count in Campaign.count_by_status().items()})
+    live.add("push_sending_deliveries", "Deliveries of the campaigns sending now, by status.", ("status",),
+             lambda: {(status,): count for status, count in Delivery.counts_while_sending().items()})
+    app.extensions["metrics_live"] = live
 
 
 def register_blueprints(app):
@@ -115,11 +155,12 @@ def register_commands(app):
 def register_tasks(app):
     import collection
     from auth import sessions
+    from core import worker
     from core.worker import huey
     from push import tasks as push_tasks
     from rights import erasure
 
-    for package in (push_tasks, collection, sessions, erasure):
+    for package in (worker, push_tasks, collection, sessions, erasure):
         package.register_tasks(huey)
 
 
@@ -180,11 +221,16 @@ class ApiServer(BaseApplication):
 
 def serve():
     """Migrate once, then serve the API with gunicorn and run one task
-    consumer beside it, until interrupted (``make run``)."""
+    consumer beside it, until interrupted (``make run``). Every process
+    counts metrics into ``instance/prometheus`` (``/metrics`` adds them up)
+    and logs in ``LOG_FORMAT``, gunicorn's access log included."""
+    from core import logs, metrics
     from models.schema import migrate
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format = settings.from_environment()["LOG_FORMAT"]
+    logs.configure(log_format)
     app = create_app()
+    metrics.use_directory(os.environ.get(metrics.DIRECTORY_VARIABLE) or os.path.join(app.instance_path, "prometheus"))
     applied = migrate()
     if applied:
         logging.getLogger("app").info("applied migrations: %s", ", ".join(applied))
@@ -194,8 +240,11 @@ def serve():
         "worker_class": "gthread",
         "threads": 8,
         "control_socket_disable": True,  # one fixed path under $HOME would be shared by every instance
+        "accesslog": "-",
+        "logger_class": logs.access_logger_class(app.config["LOG_FORMAT"]),
         "when_ready": consumer.start,
         "on_exit": consumer.stop,
+        "child_exit": lambda _arbiter, worker: metrics.mark_process_dead(worker.pid),
     }).run()
 
 

@@ -1,5 +1,6 @@
 """Locations: stored approximate (a geohash-5 cell centre) or, with
 ``precise_location``, as sent; removed or coarsened on withdrawal."""
+from contextlib import contextmanager
 from datetime import date
 from functools import lru_cache
 
@@ -7,7 +8,8 @@ from peewee import SQL, Case, Select, Value
 
 import consent
 from collection import geohash as geo
-from core.errors import Conflict
+from core import metrics
+from core.errors import Conflict, ConsentRequired
 from models.account import User
 from models.base import Rendered, insert_rows, is_postgres, one_of, slot, utcnow, write_transaction
 from models.device import Device, Location
@@ -54,6 +56,7 @@ def store_location_at_once(user_id, device_id, item):
             rows = statement.execute(**values, received_at=Location.received_at.db_value(utcnow())).fetchall()
     if not rows:
         return None
+    metrics.LOCATIONS.labels("stored").inc()
     location_id, precision, received_at = rows[0]
     row = precise_row if precision == "precise" else coarse_row
     return Location(**{**row, "id": location_id, "received_at": Location.received_at.python_value(received_at)})
@@ -117,16 +120,28 @@ def store_location(user, device, item):
     """Returns (location, created). A retry of the same point at the same
     (device, captured_at) answers the stored row instead of storing a second
     one; a different point at that time is 409 ``duplicate_location``."""
-    with consent.consent_held(user):
+    with _counted_refusal(1), consent.consent_held(user):
         precise = _precision_allowed(user)
         row = _location_row(user.id, device.id, item, precise)
         inserted = list(Location.insert(**row).on_conflict_ignore().returning(Location.id).execute())
         if not inserted:
+            metrics.LOCATIONS.labels("duplicate").inc()
             stored = Location.get((Location.device == device) & (Location.captured_at == item["captured_at"]))
             if not _same_point((stored.latitude, stored.longitude, stored.precision), item):
                 raise Conflict(OTHER_POINT, code="duplicate_location", details={"captured_at": [OTHER_POINT]})
             return stored, False
+    metrics.LOCATIONS.labels("stored").inc()
     return Location(id=inserted[0].id, **row), True
+
+
+@contextmanager
+def _counted_refusal(items):
+    """Counts ``items`` locations refused when consent refuses them."""
+    try:
+        yield
+    except ConsentRequired:
+        metrics.LOCATIONS.labels("refused").inc(items)
+        raise
 
 
 def store_locations(user, device, items):
@@ -136,7 +151,7 @@ def store_locations(user, device, items):
     point (a different point at a stored time)."""
     statuses = ["rejected" if item is None else None for item in items]
     differing = {}
-    with consent.consent_held(user):
+    with _counted_refusal(len(items)), consent.consent_held(user):
         precise = _precision_allowed(user)
         times = {item["captured_at"] for item in items if item is not None}
         taken = {
@@ -160,6 +175,8 @@ def store_locations(user, device, items):
             rows.append(row)
             statuses[index] = "stored"
         insert_rows(Location, rows, LOCATION_COLUMNS, ignore_conflicts=True)
+    for status in ("stored", "duplicate", "rejected"):
+        metrics.LOCATIONS.labels(status).inc(statuses.count(status))
     return statuses, "precise" if precise else "approximate", differing
 
 

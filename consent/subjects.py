@@ -10,6 +10,7 @@ from peewee import JOIN
 from consent import catalogue
 from consent.rules import State, Subject, decide, is_minor, may_hold_push_token
 from consent.sql import guardian_on_record, newest_change
+from core import metrics
 from core.errors import ConsentRequired
 from models.account import User
 from models.base import db, is_postgres, write_transaction
@@ -130,7 +131,13 @@ def consent_held(user):
 
 
 def check(user, key, today=None):
-    return decide(key, subject_for(user), today)
+    """The decision for one user: every per-user check (``is_effective``,
+    ``require``, ``require_push``) is this one, and is counted here."""
+    decision = decide(key, subject_for(user), today)
+    metrics.CONSENT_CHECKS.labels(key).inc()
+    if not decision.effective:
+        metrics.CONSENT_REFUSALS.labels(key, decision.reason).inc()
+    return decision
 
 
 def is_effective(user, key):

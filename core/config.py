@@ -55,6 +55,11 @@ DEFAULTS = {
     "HOST": "127.0.0.1",
     "PORT": 5000,
     "WORKER_THREADS": 2,
+    # the heartbeat task runs every minute: three missed beats mean no consumer takes tasks
+    "WORKER_HEARTBEAT_SECONDS": 180,
+    "LOG_FORMAT": "json",  # or "text"; make run is the production server, so its logs are too
+    "METRICS_TOKEN": None,  # unset: /metrics answers loopback clients only
+    "METRICS_ALLOW_REMOTE": False,
 }
 
 

@@ -55,23 +55,32 @@ class RedactPersonalData(logging.Filter):
             record.exc_text = redact(record.exc_text)
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
+        for name, value in record.__dict__.items():  # fields given with ``extra=``, as JSON lines show them
+            if name not in STANDARD_ATTRIBUTES and isinstance(value, str):
+                record.__dict__[name] = redact(value)
         return True
 
 
+STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 REDACT = RedactPersonalData()
 
 
-def install():
-    """Put the filter on every handler there is now: the root logger's and
-    any other logger's (gunicorn's error and access logs, huey's), Flask's
-    default handler and Python's last resort. Idempotent."""
+def all_handlers():
+    """Every handler there is now: the root logger's and any other logger's
+    (gunicorn's error and access logs, huey's), Flask's default handler and
+    Python's last resort."""
     loggers = [logging.getLogger(), *(logger for logger in logging.Logger.manager.loggerDict.values()
                                       if isinstance(logger, logging.Logger))]
     handlers = {handler for logger in loggers for handler in logger.handlers}
     handlers.add(flask.logging.default_handler)
     if logging.lastResort is not None:
         handlers.add(logging.lastResort)
-    for handler in handlers:
+    return handlers
+
+
+def install():
+    """Put the filter on every handler there is now (``all_handlers``). Idempotent."""
+    for handler in all_handlers():
         if REDACT not in handler.filters:
             handler.addFilter(REDACT)
 

@@ -1,15 +1,18 @@
 """The task queue (huey): SQLite storage under ``instance/`` by default,
 Redis when ``REDIS_URL`` is set. ``create_app`` binds it; tasks run inside
 the app's context with a database connection of their own."""
+import logging
 import os
+import time
 from contextlib import contextmanager
 
 from flask import current_app, has_app_context
-from huey import Huey
+from huey import Huey, crontab
+from huey import signals as huey_signals
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from redis import ConnectionPool
 
-from core import redaction
+from core import metrics, redaction
 
 QUEUE_READ_TIMEOUT = 1  # seconds a consumer's blocking pop waits for a task
 huey = Huey("mobile-backend", storage_class=MemoryStorage, utc=True)
@@ -56,14 +59,97 @@ def queued(periodic=None, **options):
 
 
 def redact_worker_logs():
-    """huey_consumer adds its log handler after the app is built."""
+    """huey_consumer adds its log handler after the app is built: it gets
+    the app's log format and the redaction filter."""
+    from core import logs
+
+    if huey.flask_app is not None:
+        logs.apply_format(huey.flask_app.config["LOG_FORMAT"])
     redaction.install()
+
+
+# -- one line and a count per task run -------------------------------------------
+
+TASK_LOG = logging.getLogger("app.task")
+ENDINGS = (huey_signals.SIGNAL_COMPLETE, huey_signals.SIGNAL_ERROR, huey_signals.SIGNAL_CANCELED,
+           huey_signals.SIGNAL_LOCKED, huey_signals.SIGNAL_TIMEOUT, huey_signals.SIGNAL_RATE_LIMITED,
+           huey_signals.SIGNAL_INTERRUPTED)
+_started = {}  # task id -> monotonic start, between its "executing" and its ending signal
+
+
+def _task_started(signal, task, *args):
+    _started[task.id] = time.monotonic()
+
+
+def _task_ended(signal, task, *args):
+    """The task's name, id, outcome and run time; never its arguments (user ids, say)."""
+    seconds = time.monotonic() - _started.pop(task.id, time.monotonic())
+    metrics.TASKS.labels(task.name, signal).inc()
+    metrics.TASK_DURATION.labels(task.name).observe(seconds)
+    TASK_LOG.info("%s %s %.1f ms", task.name, signal, seconds * 1000, extra={
+        "task": task.name, "task_id": task.id, "outcome": signal, "duration_ms": round(seconds * 1000, 1)})
+
+
+_counting = []
+
+
+def count_tasks(queue):
+    if queue not in _counting:
+        queue.signal(huey_signals.SIGNAL_EXECUTING)(_task_started)
+        queue.signal(*ENDINGS)(_task_ended)
+        _counting.append(queue)
+
+
+# -- the worker's heartbeat and the queue's depth --------------------------------
+
+HEARTBEAT_KEY = "worker-heartbeat"
+
+
+def beat():
+    """Record that a task consumer is alive, in the queue's own storage
+    (SQLite or Redis): a consumer that can take tasks can write it."""
+    huey.put(HEARTBEAT_KEY, time.time())
+
+
+def beat_on_startup():
+    beat()
+
+
+@queued(periodic=crontab(minute="*"))
+def write_heartbeat():
+    """Every minute, as each consumer's scheduler queues it: a heartbeat
+    older than a few minutes means no consumer runs, or the queue is so far
+    behind that this task waits that long."""
+    beat()
+
+
+def heartbeat_age():
+    """Seconds since the newest heartbeat, or None when there is none."""
+    written = huey.get(HEARTBEAT_KEY, peek=True)
+    return None if written is None else max(time.time() - written, 0.0)
+
+
+def queue_depth():
+    """Tasks waiting to be taken (scheduled ones not counted)."""
+    return huey.pending_count()
+
+
+def runs_inline():
+    """Immediate mode (tests): every task runs in the caller, so there is
+    no consumer to wait for."""
+    return bool(huey._immediate)
+
+
+def register_tasks(queue):
+    write_heartbeat.bind(queue)
+    queue.on_startup()(beat_on_startup)
 
 
 def configure_worker(app, database):
     """Point the queue at the app's storage (immediate mode for tests that ask);
     tasks open connections of ``database``."""
     huey.on_startup()(redact_worker_logs)
+    count_tasks(huey)
     if app.config.get("HUEY_IMMEDIATE"):
         huey.storage_class, huey.storage_kwargs = MemoryStorage, {}
         huey._immediate = True

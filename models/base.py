@@ -39,6 +39,15 @@ def write_transaction():
     return db.atomic("IMMEDIATE")
 
 
+def database_check():
+    """Readiness: the database answers a query."""
+    try:
+        db.execute_sql("SELECT 1")
+    except peewee.PeeweeException as error:  # the driver's message may quote a host or user: only its kind
+        return f"no answer from the database ({type(error).__name__})"
+    return None
+
+
 def checkpoint_wal():
     """SQLite: copy the WAL into the database file and truncate it to zero
     bytes, so rows deleted since the last checkpoint leave no older copy in

@@ -63,6 +63,12 @@ class Campaign(BaseModel):
         return "audience" if self.target_user_id is None else "user"
 
     @classmethod
+    def count_by_status(cls):
+        """``{status: campaigns}``, one-user notifications included."""
+        query = cls.select(cls.status, fn.COUNT(cls.id).alias("n")).group_by(cls.status)
+        return {row.status: row.n for row in query}
+
+    @classmethod
     def newest(cls, kind=None, status=None, target=None, limit=100):
         """The newest campaigns, one-user notifications included, narrowed
         by whichever of ``kind``, ``status`` and ``target`` are given."""
@@ -202,6 +208,14 @@ class Delivery(BaseModel):
     def counts(cls, campaign):
         query = (cls.select(cls.status, fn.COUNT(cls.id).alias("n"))
                  .where(cls.campaign == campaign).group_by(cls.status))
+        return {row.status: row.n for row in query}
+
+    @classmethod
+    def counts_while_sending(cls):
+        """``{status: deliveries}`` of the campaigns sending now: their progress, all together."""
+        sending = Campaign.select(Campaign.id).where(Campaign.status == Campaign.SENDING)
+        query = (cls.select(cls.status, fn.COUNT(cls.id).alias("n"))
+                 .where(cls.campaign.in_(sending)).group_by(cls.status))
         return {row.status: row.n for row in query}
 
     @classmethod

@@ -25,6 +25,13 @@ def pending_migrations():
         return [m.name for m in migration_runner().status() if m.path and not m.applied]
 
 
+def migrations_check():
+    """Readiness: every migration in ``migrations/`` is applied to the
+    database in use (on the request's connection)."""
+    pending = [m.name for m in migration_runner().status() if m.path and not m.applied]
+    return f"not applied: {', '.join(pending)}" if pending else None
+
+
 @click.command("migrate")
 @with_appcontext
 def migrate_command():

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import current_app
 
+from core import metrics
 from models.base import utcnow, write_transaction
 from models.push import Campaign, CampaignSlice
 from push import audience, sender
@@ -85,6 +86,7 @@ def plan(campaign_id):
             part = CampaignSlice.create(campaign=campaign, after=cursor, upto=ids[-1])
             Campaign.update(plan_cursor=ids[-1], plan_lease_until=utcnow() + lease).where(
                 Campaign.id == campaign.id).execute()
+        metrics.FANOUT_SLICES.labels("planned").inc()
         queue_slice(campaign.id, part.id)
         cursor = ids[-1]
     Campaign.update(planned=True).where(Campaign.id == campaign.id).execute()

@@ -18,6 +18,7 @@ from limits.strategies import MovingWindowRateLimiter
 from peewee import Case, fn
 
 import consent
+from core import metrics
 from core.config import ConfigError
 from models.account import User
 from models.base import db, insert_rows, is_postgres, one_of, utcnow, write_transaction
@@ -72,6 +73,11 @@ def register(app):
 def provider():
     """The app's push provider, built once per process by ``register``."""
     return current_app.extensions["push_provider"]
+
+
+def provider_name():
+    """The provider's name as metrics label it (``PUSH_PROVIDER``)."""
+    return (current_app.config.get("PUSH_PROVIDER") or "log").strip().lower()
 
 
 def provider_fault():
@@ -164,6 +170,7 @@ def run_slice(campaign_id, slice_id):
         CampaignSlice.abandon(slice_id, owner)
         raise
     CampaignSlice.release(slice_id, owner, done=outcome.kind is SliceEnd.DONE)
+    metrics.FANOUT_SLICES.labels(outcome.kind.value).inc()
     if outcome.kind is SliceEnd.DONE:
         complete_if_finished(campaign.id)
     return outcome
@@ -312,6 +319,7 @@ def send_claimed(campaign, claimed):
             Delivery.update(status=Delivery.UNKNOWN, reason="provider_error", updated_at=utcnow()).where(
                 one_of(Delivery.id, [delivery.id for delivery in claimed])).execute()
             pause(campaign, f"the push provider raised {type(error).__name__} while sending")
+        metrics.PUSH_MESSAGES.labels(provider_name(), "unknown").inc(len(claimed))
         return SendEnd.PAUSED
     return record(campaign, claimed, results)
 
@@ -337,7 +345,17 @@ def _mark_sent(message_ids, now):
         ).where(Delivery.id.in_(list(message_ids))).execute()
 
 
+def count_results(results):
+    """Each provider answer, by status (``delivered``, ``token_invalid``, ...)."""
+    name = provider_name()
+    for status in providers.STATUSES:
+        sent = sum(1 for result in results if result.status == status)
+        if sent:
+            metrics.PUSH_MESSAGES.labels(name, status).inc(sent)
+
+
 def record(campaign, claimed, results):
+    count_results(results)
     now = utcnow()
     message_ids = {}
     failed, invalid, retry, auth = {}, [], [], []

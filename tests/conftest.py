@@ -1,12 +1,17 @@
 """Fixtures in the Flask tutorial's shape: a fresh database per test (SQLite
 by default, PostgreSQL when TEST_DATABASE_URL is set), ``client``,
-``runner`` and helpers that return auth headers."""
+``runner`` and helpers that return auth headers. Every log record of the
+run is also written to one file, which the last test greps for the
+personal data the helpers handed out (``remember``)."""
+import logging
 import os
+import re
 import random
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -17,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from app import create_app  # noqa: E402
+from core import redaction  # noqa: E402
 from models.base import db  # noqa: E402
 from models.schema import migrate  # noqa: E402
 
@@ -120,6 +126,7 @@ class AuthActions:
 
     def register(self, email=None, password=PASSWORD, **extra):
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
+        remember("email", email)
         response = self._client.post("/v1/auth/register", json={"email": email, "password": password, **extra})
         assert response.status_code == 201, response.json
         return self._with_headers(response.json)
@@ -220,11 +227,43 @@ BACKEND_SKIPS = {
 
 def pytest_collection_modifyitems(items):
     """Backend markers skip with their reason, so a test for another backend
-    is reported as skipped, never passed."""
+    is reported as skipped, never passed; tests marked ``last`` run after
+    all the others."""
     for item in items:
         for name, (missing, reason) in BACKEND_SKIPS.items():
             if item.get_closest_marker(name) and missing():
                 item.add_marker(pytest.mark.skip(reason=reason))
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable: the order is kept otherwise
+
+
+# -- the whole run's log, and the personal data the helpers used --------------
+
+RUN_LOG = {"path": None, "tests_run": 0}
+PERSONAL_DATA = {"email": set(), "push token": set(), "coordinate": set()}
+
+
+def remember(kind, value):
+    """Note personal data a helper put into the app, for the last test to look for in the logs."""
+    if kind == "coordinate" and not re.fullmatch(r"-?\d+\.\d{4,}", repr(float(value))):
+        return  # a round number (0.0, 31.2) is not telling: it stands for too much else in a log
+    PERSONAL_DATA[kind].add(repr(float(value)) if kind == "coordinate" else str(value))
+
+
+def pytest_configure(config):
+    """Every record of every logger, at INFO and up, formatted with its
+    traceback into one file, redacted as every handler of the app is."""
+    path = os.path.join(tempfile.mkdtemp(prefix="test-run-log-"), "run.log")
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.addFilter(redaction.REDACT)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    RUN_LOG["path"] = path
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    RUN_LOG["tests_run"] += 1
 
 
 def free_port():

@@ -3,6 +3,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from models.device import GATED_DEVICE_FIELDS
+from tests.conftest import remember
 
 # A sample value per gated field; a gated field without one fails here.
 SAMPLE_DETAILS = {
@@ -40,4 +41,6 @@ def ago(**delta):
 
 
 def point(latitude=31.230416, longitude=121.473701, **extra):
+    remember("coordinate", latitude)
+    remember("coordinate", longitude)
     return {"latitude": latitude, "longitude": longitude, "captured_at": ago(minutes=1), **extra}

@@ -2,6 +2,7 @@
 config of an app whose FCM provider talks to the local fake FCM server."""
 import uuid
 
+from tests.conftest import remember
 from tests.consent_helpers import new_user, put_consents
 from tests.device_helpers import add_device
 
@@ -30,6 +31,7 @@ def member(client, consents=None, birth_date=None, token=None, guardian_by=None,
     put_consents(client, session["headers"], **{**wanted, "service_push": True})
     phone = add_device(client, session["headers"], **device)
     token = token or "tok-" + uuid.uuid4().hex + "x" * 100
+    remember("push token", token)
     response = client.put(f"/v1/devices/{phone['id']}/push-token", json={"token": token}, headers=session["headers"])
     assert response.status_code == 200, response.json
     if not wanted.get("service_push", True):

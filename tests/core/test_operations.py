@@ -5,7 +5,7 @@ from app import create_app
 from models.base import db
 from models import AuthSession, User
 from models.schema import migration_runner, pending_migrations
-from tests.conftest import PASSWORD, ROOT, base_config, bearer, register
+from tests.conftest import PASSWORD, ROOT, TEST_REDIS_URL, base_config, bearer, register
 
 
 def test_healthz(client):
@@ -14,8 +14,10 @@ def test_healthz(client):
     assert response.json == {"status": "ok"}
 
 
-def test_readyz_checks_the_database(client):
-    assert client.get("/readyz").json == {"status": "ok", "database": "ok", "push": "ok"}
+def test_readyz_names_each_check_ok(client):
+    expected = {"status": "ok", "database": "ok", "migrations": "ok", **({"redis": "ok"} if TEST_REDIS_URL else {}),
+                "push": "ok", "worker": "ok"}
+    assert client.get("/readyz").json == expected
 
 
 def test_readyz_is_503_in_the_envelope_when_the_database_is_gone(tmp_path):
