@@ -20,8 +20,9 @@ def lift_append_only_guard():
 
 
 @pytest.fixture
-def staff(admin):
-    return User.get_by_id(admin["user"]["id"])
+def staff(app):
+    """An administrator made without the audited paths, so the log starts empty."""
+    return User.create(email="Ops@example.com", email_normalized="ops@example.com", password_hash="x", role="admin")
 
 
 @pytest.fixture
