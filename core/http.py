@@ -48,7 +48,7 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 PRIVATE_PREFIXES = ("/v1/me", "/v1/auth", "/v1/devices", "/v1/admin", "/v1/notifications", "/v1/unsubscribe")
-PUBLIC_CACHEABLE = ("/v1/permissions", "/v1/policy")
+PUBLIC_CACHEABLE = ("/v1/permissions", "/v1/policy", "/v1/consent-receipts/keys")
 
 
 def secure_headers(response):
