@@ -92,18 +92,67 @@ class LedgerEntrySchema(Schema):
 LedgerPageSchema = page_schema(LedgerEntrySchema, "LedgerPage")
 
 
+class ReceiptControllerSchema(Schema):
+    piiController = fields.String(metadata={"description": "RECEIPT_CONTROLLER_NAME"})
+    contact = fields.String()
+    address = fields.String()
+    email = fields.String()
+    phone = fields.String()
+
+
+class ReceiptPurposeSchema(Schema):
+    purpose = fields.String(metadata={"description": "The permission's description in the catalogue"})
+    purposeCategory = fields.List(fields.String())
+    consentType = fields.String(metadata={"description": "EXPLICIT: nothing is pre-ticked or inferred"})
+    piiCategory = fields.List(fields.String())
+    primaryPurpose = fields.Boolean()
+    termination = fields.String()
+    thirdPartyDisclosure = fields.Boolean()
+    thirdPartyName = fields.String()
+
+
+class ReceiptServiceSchema(Schema):
+    service = fields.String(metadata={"description": "The permission's title"})
+    purposes = fields.List(fields.Nested(ReceiptPurposeSchema))
+
+
+class ReceiptLedgerEntrySchema(Schema):
+    seq = fields.Integer()
+    permission = fields.String()
+    granted = fields.Boolean(metadata={"description": "false for a withdrawal"})
+    reason = fields.String(allow_none=True)
+    source = fields.String()
+    createdAt = fields.String(metadata={"description": "UTC, microseconds, as hashed"})
+    piiDigest = fields.String(metadata={"description": "Salted digest of the device, truncated IP and user agent"})
+    prevHash = fields.String()
+    hash = fields.String()
+
+
+class ReceiptClaimsSchema(Schema):
+    """After the Kantara Initiative Consent Receipt Specification v1.1."""
+
+    version = fields.String()
+    jurisdiction = fields.String()
+    consentTimestamp = fields.Integer(metadata={"description": "Seconds since the epoch"})
+    collectionMethod = fields.String()
+    consentReceiptID = fields.String(metadata={"description": "The ledger entry's hash"})
+    language = fields.String()
+    piiPrincipalId = fields.String(metadata={"description": "The ledger's pseudonym of the subject"})
+    piiControllers = fields.List(fields.Nested(ReceiptControllerSchema))
+    policyUrl = fields.String()
+    policyVersion = fields.String()
+    services = fields.List(fields.Nested(ReceiptServiceSchema))
+    sensitive = fields.Boolean()
+    spiCat = fields.List(fields.String())
+    ledgerEntry = fields.Nested(ReceiptLedgerEntrySchema)
+
+
 class ReceiptSchema(Schema):
     receipt_id = fields.String(metadata={"description": "The hash of the ledger entry the receipt attests"})
     jws = fields.String(metadata={
         "description": "The receipt signed as a compact JWS (EdDSA, Ed25519); verify it with "
                        "GET /v1/consent-receipts/keys"})
-    receipt = fields.Dict(metadata={
-        "description": "The JWS's payload, after the Kantara Consent Receipt Specification v1.1: version, "
-                       "jurisdiction, consentTimestamp, collectionMethod, consentReceiptID, language, "
-                       "piiPrincipalId (the ledger's pseudonym of the subject), piiControllers, policyUrl, "
-                       "policyVersion, services (purposes from the catalogue), sensitive, spiCat, and "
-                       "ledgerEntry (seq, permission, granted, reason, source, createdAt, piiDigest, prevHash, "
-                       "hash)"})
+    receipt = fields.Nested(ReceiptClaimsSchema, metadata={"description": "The JWS's payload, for display"})
 
 
 class JwkSchema(Schema):
