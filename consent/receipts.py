@@ -137,7 +137,7 @@ def issue(entry):
     return {"receipt_id": payload["consentReceiptID"], "jws": sign(payload), "receipt": payload}
 
 
-def _of_subject(subject):
+def _entries(subject):
     return LedgerEntry.select().where(
         (LedgerEntry.subject == subject) & LedgerEntry.permission.in_(catalogue.KEYS))
 
@@ -147,7 +147,7 @@ def find(subject, wanted):
     subject's receipt is None too: one cannot tell it exists)."""
     if not isinstance(wanted, str) or not RECEIPT_ID.fullmatch(wanted):
         return None
-    entry = _of_subject(subject).where(LedgerEntry.hash == wanted).first()
+    entry = _entries(subject).where(LedgerEntry.hash == wanted).first()
     return None if entry is None else issue(entry)
 
 
@@ -155,7 +155,7 @@ def of_subject(subject):
     """Every receipt of ``subject``, oldest first, read a page at a time."""
     after = 0
     while True:
-        entries = list(_of_subject(subject).where(LedgerEntry.seq > after).order_by(LedgerEntry.seq).limit(PAGE))
+        entries = list(_entries(subject).where(LedgerEntry.seq > after).order_by(LedgerEntry.seq).limit(PAGE))
         if not entries:
             return
         for entry in entries:
