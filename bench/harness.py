@@ -13,6 +13,8 @@ import urllib.request
 import psutil
 import psycopg2
 import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bench import appside
 
@@ -20,6 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 SECRET = "bench-secret-" + "s" * 40
+RECEIPT_SIGNING_KEY = Ed25519PrivateKey.generate().private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
 
 SIZES = {
     "full": {"users": 200, "wrk_seconds": 20, "connections": 32, "checks": 20_000, "push_devices": 100_000,
@@ -43,6 +47,7 @@ def base_env(instance, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "BENCH_"))}
     env.update({
         "APP_ENV": "production", "SECRET_KEY": SECRET, "JWT_SECRET_KEY": SECRET, "DATABASE_URL": PG_URL,
+        "RECEIPT_SIGNING_KEY": RECEIPT_SIGNING_KEY,
         "REDIS_URL": REDIS_URL, "INSTANCE_PATH": instance, "ACCESS_TOKEN_MINUTES": "600", "DB_POOL_SIZE": "8",
         "RATELIMIT_LOCATIONS": "100000000 per minute", "RATELIMIT_LOCATION_BATCHES": "100000000 per minute",
         "PUSH_RATE_PER_MINUTE": "100000000", "PYTHONPATH": ROOT,

@@ -5,7 +5,7 @@ from marshmallow import Schema, fields, validate
 
 import consent
 from blueprints.base import ApiBlueprint, PageArgs, StrictBoolean, StrictSchema, UtcDateTime, newest_first, page_schema
-from consent import catalogue
+from consent import catalogue, receipts
 from consent.ledger import ChangeContext
 from core.errors import NotFound, ValidationFailed
 from models.consent import LedgerEntry, PolicyVersion
@@ -57,6 +57,12 @@ class ConsentOverviewSchema(Schema):
     consents = fields.Dict(keys=fields.String(), values=fields.Nested(ConsentStatusSchema))
 
 
+class ConsentChangeSchema(ConsentOverviewSchema):
+    receipts = fields.List(fields.String(), metadata={
+        "description": "Ids of the consent receipts of this change, one per ledger entry it wrote, in that order "
+                       "(GET /v1/me/consent-receipts/{receipt_id}); empty when nothing changed"})
+
+
 class ConsentUpdateSchema(StrictSchema):
     consents = fields.Dict(
         keys=fields.String(validate=validate.OneOf(catalogue.KEYS, error="Unknown permission.")),
@@ -84,6 +90,82 @@ class LedgerEntrySchema(Schema):
 
 
 LedgerPageSchema = page_schema(LedgerEntrySchema, "LedgerPage")
+
+
+class ReceiptControllerSchema(Schema):
+    piiController = fields.String(metadata={"description": "RECEIPT_CONTROLLER_NAME"})
+    contact = fields.String()
+    address = fields.String()
+    email = fields.String()
+    phone = fields.String()
+
+
+class ReceiptPurposeSchema(Schema):
+    purpose = fields.String(metadata={"description": "The permission's description in the catalogue"})
+    purposeCategory = fields.List(fields.String())
+    consentType = fields.String(metadata={"description": "EXPLICIT: nothing is pre-ticked or inferred"})
+    piiCategory = fields.List(fields.String())
+    primaryPurpose = fields.Boolean()
+    termination = fields.String()
+    thirdPartyDisclosure = fields.Boolean()
+    thirdPartyName = fields.String()
+
+
+class ReceiptServiceSchema(Schema):
+    service = fields.String(metadata={"description": "The permission's title"})
+    purposes = fields.List(fields.Nested(ReceiptPurposeSchema))
+
+
+class ReceiptLedgerEntrySchema(Schema):
+    seq = fields.Integer()
+    permission = fields.String()
+    granted = fields.Boolean(metadata={"description": "false for a withdrawal"})
+    reason = fields.String(allow_none=True)
+    source = fields.String()
+    createdAt = fields.String(metadata={"description": "UTC, microseconds, as hashed"})
+    piiDigest = fields.String(metadata={"description": "Salted digest of the device, truncated IP and user agent"})
+    prevHash = fields.String()
+    hash = fields.String()
+
+
+class ReceiptClaimsSchema(Schema):
+    """After the Kantara Initiative Consent Receipt Specification v1.1."""
+
+    version = fields.String()
+    jurisdiction = fields.String()
+    consentTimestamp = fields.Integer(metadata={"description": "Seconds since the epoch"})
+    collectionMethod = fields.String()
+    consentReceiptID = fields.String(metadata={"description": "The ledger entry's hash"})
+    language = fields.String()
+    piiPrincipalId = fields.String(metadata={"description": "The ledger's pseudonym of the subject"})
+    piiControllers = fields.List(fields.Nested(ReceiptControllerSchema))
+    policyUrl = fields.String()
+    policyVersion = fields.String()
+    services = fields.List(fields.Nested(ReceiptServiceSchema))
+    sensitive = fields.Boolean()
+    spiCat = fields.List(fields.String())
+    ledgerEntry = fields.Nested(ReceiptLedgerEntrySchema)
+
+
+class ReceiptSchema(Schema):
+    receipt_id = fields.String(metadata={"description": "The hash of the ledger entry the receipt attests"})
+    jws = fields.String(metadata={
+        "description": "The receipt signed as a compact JWS (EdDSA, Ed25519); verify it with "
+                       "GET /v1/consent-receipts/keys"})
+    receipt = fields.Nested(ReceiptClaimsSchema, metadata={"description": "The JWS's payload, for display"})
+
+
+class JwkSchema(Schema):
+    kty = fields.String(metadata={"description": "OKP"})
+    crv = fields.String(metadata={"description": "Ed25519"})
+    x = fields.String(metadata={"description": "The public key, base64url"})
+    kid = fields.String(metadata={"description": "RFC 7638 thumbprint of the key; the JWS header's kid"})
+    use = fields.String()
+    alg = fields.String()
+
+
+class JwksSchema(Schema):
+    keys = fields.List(fields.Nested(JwkSchema))
 
 
 def change_context(source, device_id=None):
@@ -123,9 +205,10 @@ def my_consents():
 @blp.route("/me/consents", methods=["PUT"])
 @blp.auth()
 @blp.arguments(ConsentUpdateSchema)
-@blp.response(200, ConsentOverviewSchema)
+@blp.response(200, ConsentChangeSchema)
 def update_my_consents(data):
-    """Grant or withdraw several permissions in one transaction, all or nothing."""
+    """Grant or withdraw several permissions in one transaction, all or
+    nothing; each change has a signed consent receipt."""
     if data["device_id"] is not None and Device.owned(current_user, data["device_id"]) is None:
         raise ValidationFailed({"device_id": ["Not one of your devices."]})
     return consent.set_consents(current_user, data["consents"], change_context(data["source"], data["device_id"]))
@@ -138,3 +221,21 @@ def update_my_consents(data):
 def my_consent_history(args):
     """The user's ledger entries, newest first."""
     return newest_first(LedgerEntry.select().where(LedgerEntry.user == current_user.id), LedgerEntry.id, args)
+
+
+@blp.route("/me/consent-receipts/<receipt_id>", methods=["GET"])
+@blp.auth()
+@blp.response(200, ReceiptSchema)
+def my_consent_receipt(receipt_id):
+    """One of the user's consent receipts, signed (404 for any id not of the user's own)."""
+    found = receipts.find(current_user.ledger_subject, receipt_id)
+    if found is None:
+        raise NotFound("No such consent receipt.")
+    return found
+
+
+@blp.route("/consent-receipts/keys", methods=["GET"])
+@blp.response(200, JwksSchema)
+def receipt_keys():
+    """The public key that verifies consent receipts, as a JWKS (public, cacheable)."""
+    return receipts.jwks()

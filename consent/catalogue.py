@@ -21,6 +21,12 @@ class Permission:
     # Data is kept under this permission, so its withdrawal must remove it
     # (a registered withdrawal effect; ``create_app`` refuses to start without).
     stores_data: bool = False
+    # How a consent receipt names the purpose (consent/receipts.py), in the
+    # vocabulary of the Kantara Consent Receipt Specification v1.1.
+    purpose_categories: tuple = field(default_factory=tuple)
+    pii_categories: tuple = field(default_factory=tuple)
+    primary_purpose: bool = True  # part of the service asked for, not an extra
+    third_party_disclosure: bool = False
 
 
 PERMISSIONS = (
@@ -32,6 +38,8 @@ PERMISSIONS = (
         "and app version.",
         policy_section="1.2(3)",
         stores_data=True,
+        purpose_categories=("Core Function",),
+        pii_categories=("Network/Service",),
     ),
     Permission(
         key="location",
@@ -41,6 +49,8 @@ PERMISSIONS = (
         policy_section="1.2(2)",
         stores_data=True,
         sensitive=True,
+        purpose_categories=("Delivery", "Personalized Experience"),
+        pii_categories=("Location",),
     ),
     Permission(
         key="precise_location",
@@ -51,6 +61,8 @@ PERMISSIONS = (
         requires=("location",),
         sensitive=True,
         minors_allowed=False,
+        purpose_categories=("Delivery", "Personalized Experience"),
+        pii_categories=("Location",),
     ),
     Permission(
         key="service_push",
@@ -58,6 +70,8 @@ PERMISSIONS = (
         description="Notifications about your orders, deliveries and account security.",
         policy_section="2.1",
         stores_data=True,
+        purpose_categories=("Contracted Service",),
+        pii_categories=("Contact",),
     ),
     Permission(
         key="marketing_push",
@@ -67,6 +81,9 @@ PERMISSIONS = (
         policy_section="2.2",
         stores_data=True,
         minors_allowed=False,
+        purpose_categories=("Marketing",),
+        pii_categories=("Contact",),
+        primary_purpose=False,
     ),
     Permission(
         key="personalization",
@@ -74,6 +91,9 @@ PERMISSIONS = (
         description="Choose what we show or send you from your device, area and activity. "
         "Without it you only get offers sent to everyone.",
         policy_section="2.2, 2.4",
+        purpose_categories=("Personalized Experience",),
+        pii_categories=("Behavioral", "Profiling"),
+        primary_purpose=False,
     ),
     Permission(
         key="partner_sharing",
@@ -81,6 +101,10 @@ PERMISSIONS = (
         description="Share your details with our partners so that they can send you their offers.",
         policy_section="2.2, 3.3",
         minors_allowed=False,
+        purpose_categories=("Marketing Third Parties", "Sharing for Marketing"),
+        pii_categories=("Contact", "Behavioral"),
+        primary_purpose=False,
+        third_party_disclosure=True,
     ),
     Permission(
         key="usage_statistics",
@@ -88,6 +112,9 @@ PERMISSIONS = (
         description="Count your device in statistics about how the app is used. Statistics never "
         "identify you.",
         policy_section="2.5",
+        purpose_categories=("Improve Performance",),
+        pii_categories=("Network/Service",),
+        primary_purpose=False,
     ),
 )
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from peewee import fn
 
 from auth import audit
-from consent import catalogue, ledger
+from consent import catalogue, ledger, receipts
 from consent.effects import effects
 from consent.ledger import ChangeContext
 from consent.rules import (
@@ -40,12 +40,13 @@ def _stop(user, before, withdrawn_keys, today=None):
 
 
 def _apply(user, changes, context, today=None):
-    """Write ``changes`` ({key: bool}) inside the caller's transaction."""
+    """Write ``changes`` ({key: bool}) inside the caller's transaction;
+    returns the ledger entries written."""
     lock_user(user)
     policy = PolicyVersion.current()
     before_subject = load_subject(user)
     before = decide_all(before_subject, today)
-    withdrawn, written = set(), False
+    withdrawn, written = set(), []
     refused_by = refusals(before_subject, changes, policy, today)
     for key in catalogue.KEYS:
         if key not in changes:
@@ -65,28 +66,28 @@ def _apply(user, changes, context, today=None):
             )
             .execute()
         )
-        ledger.append(user, key, value, policy.version, context, reason=refused)
-        written = True
+        written.append(ledger.append(user, key, value, policy.version, context, reason=refused))
         if state is not None and state.granted and not value:
             withdrawn.add(key)
     if written:
         ConsentSummary.refresh([user.id])
-    after, _keys = _stop(user, before, withdrawn, today)
-    return after
+    _stop(user, before, withdrawn, today)
+    return written
 
 
 def set_consents(user, changes, context):
     """Change several permissions at once, all or nothing. Each change of
-    state appends one ledger entry; setting a state the user already has
-    (and that is not stale) writes nothing."""
+    state appends one ledger entry, and has a consent receipt of its own
+    (``receipts``: their ids, in the overview's answer); setting a state
+    the user already has (and that is not stale) writes nothing."""
     unknown = sorted(set(changes) - set(catalogue.KEYS))
     if unknown:
         raise KeyError(unknown)
     _check_source(context)
     with write_transaction():
-        _apply(user, changes, context)
+        written = _apply(user, changes, context)
     forget(user)
-    return overview(user)
+    return {**overview(user), "receipts": receipts.issued_for(written)}
 
 
 def withdraw_grant(user, key, granted_at, context):

@@ -4,6 +4,10 @@ import os
 import secrets
 from datetime import timedelta
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 
 class ConfigError(RuntimeError):
     """Start-up refused because the configuration is unusable."""
@@ -50,6 +54,17 @@ DEFAULTS = {
     "RATELIMIT_LOCATIONS": "120 per minute",
     "RATELIMIT_LOCATION_BATCHES": "30 per minute",
     "CORS_ORIGINS": None,
+    # Consent receipts (consent/receipts.py): the Ed25519 key that signs them, as a PEM
+    # file's path or PEM text (generated into instance/ outside production), and who the
+    # receipts name as the controller of the personal data and where its policy is.
+    "RECEIPT_SIGNING_KEY": None,
+    "RECEIPT_JURISDICTION": "CN",
+    "RECEIPT_CONTROLLER_NAME": "",
+    "RECEIPT_CONTROLLER_CONTACT": "",
+    "RECEIPT_CONTROLLER_ADDRESS": "",
+    "RECEIPT_CONTROLLER_EMAIL": "",
+    "RECEIPT_CONTROLLER_PHONE": "",
+    "RECEIPT_POLICY_URL": "",
     "PASSWORD_HASH_TIME_COST": 3,
     "PASSWORD_HASH_MEMORY_KIB": 65536,
     "HOST": "127.0.0.1",
@@ -116,6 +131,49 @@ def resolve_secrets(config, instance_path):
                 )
         elif not value:
             config[name] = _instance_secret(instance_path, name)
+    resolve_receipt_key(config, instance_path)
+
+
+RECEIPT_KEY_FILE = "receipt_signing_key.pem"
+
+
+def _instance_receipt_key(instance_path):
+    """An Ed25519 key generated on first start and kept under ``instance/``."""
+    path = os.path.join(instance_path, RECEIPT_KEY_FILE)
+    if not os.path.exists(path):
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+    return path
+
+
+def resolve_receipt_key(config, instance_path):
+    """``RECEIPT_SIGNING_KEY`` (PEM text or a PEM file's path) becomes the
+    PEM text of an unencrypted Ed25519 private key, or start-up stops: a
+    receipt signed with a key nobody can check proves nothing. Production
+    needs one; elsewhere it is generated once."""
+    value = config.get("RECEIPT_SIGNING_KEY")
+    if not value:
+        if config["APP_ENV"] == "production":
+            raise ConfigError("RECEIPT_SIGNING_KEY is required when APP_ENV=production (an Ed25519 private key, "
+                              "PEM text or a PEM file's path)")
+        value = _instance_receipt_key(instance_path)
+    pem = value
+    if "-----BEGIN" not in value:
+        try:
+            with open(value) as handle:
+                pem = handle.read()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConfigError(f"RECEIPT_SIGNING_KEY cannot be read: {error.strerror or error}") from None
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        key = None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError("RECEIPT_SIGNING_KEY must be an unencrypted Ed25519 private key in PEM")
+    config["RECEIPT_SIGNING_KEY"] = pem
 
 
 def derived_settings(config, instance_path):

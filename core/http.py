@@ -52,7 +52,7 @@ _request_id = ContextVar("request_id", default=None)
 
 
 PRIVATE_PREFIXES = ("/v1/me", "/v1/auth", "/v1/devices", "/v1/admin", "/v1/notifications", "/v1/unsubscribe")
-PUBLIC_CACHEABLE = ("/v1/permissions", "/v1/policy")
+PUBLIC_CACHEABLE = ("/v1/permissions", "/v1/policy", "/v1/consent-receipts/keys")
 
 
 def secure_headers(response):

@@ -3,6 +3,7 @@ import json
 from datetime import date, datetime
 
 import consent
+from consent import receipts
 from models.base import utcnow
 from models.consent import GuardianConsent, LedgerEntry
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
@@ -51,6 +52,7 @@ def _sections(user):
                            LedgerEntry.source, LedgerEntry.reason, LedgerEntry.device_id, LedgerEntry.ip,
                            LedgerEntry.user_agent, LedgerEntry.created_at, LedgerEntry.hash)
         .where(LedgerEntry.user == user), LedgerEntry.id)
+    yield "consent_receipts", receipts.of_subject(user.ledger_subject)
     yield "guardian_consents", GuardianConsent.select(
         GuardianConsent.guardian_name, GuardianConsent.relationship, GuardianConsent.evidence_ref,
         GuardianConsent.recorded_at, GuardianConsent.revoked_at).where(GuardianConsent.user == user).dicts()

@@ -15,6 +15,7 @@ PUBLIC = {
     ("POST", "/v1/auth/login"),
     ("GET", "/v1/permissions"),
     ("GET", "/v1/policy"),
+    ("GET", "/v1/consent-receipts/keys"),
     ("GET", "/v1/unsubscribe/<token>"),
     ("POST", "/v1/unsubscribe/<token>"),
 }

@@ -7,7 +7,7 @@ import pytest
 from models import Device
 from models.base import utcnow
 from push.unsubscribe import unsubscribe_token
-from tests.consent_helpers import new_user, put_consents
+from tests.consent_helpers import new_user
 from tests.device_helpers import add_device, point
 from tests.push_helpers import create_campaign
 from tests.routes import all_routes
@@ -59,6 +59,8 @@ MATRIX = {
     ("GET", "/v1/me/consents"): own(200),
     ("PUT", "/v1/me/consents"): own(200, lambda w: {"consents": {"usage_statistics": True}}),
     ("GET", "/v1/me/consents/history"): own(200),
+    ("GET", "/v1/me/consent-receipts/<receipt_id>"): row(401, 200, 404, 404),  # the owner's receipt
+    ("GET", "/v1/consent-receipts/keys"): public(200),
     ("GET", "/v1/me/export"): own(200),
     ("GET", "/v1/me/locations"): own(200),
     ("DELETE", "/v1/me/locations"): own(204),
@@ -132,7 +134,9 @@ def test_every_route_has_a_row():
 @pytest.fixture
 def world(app, client, admin):
     owner, other = new_user(client), new_user(client)
-    put_consents(client, owner["headers"], location=True, service_push=True, device_info=True)
+    receipt = client.put("/v1/me/consents", json={"consents": {"location": True, "service_push": True,
+                                                                "device_info": True}},
+                         headers=owner["headers"]).json["receipts"][0]
     device = add_device(client, owner["headers"])
     client.put(f"/v1/devices/{device['id']}/push-token", json={"token": "owner-token-" + "x" * 40},
                headers=owner["headers"])
@@ -144,6 +148,7 @@ def world(app, client, admin):
     counter = iter(range(10**6))
     return {
         "owner": owner, "other": other, "admin": admin, "device": device, "campaign": campaign, "link": link,
+        "receipt": receipt,
         "fresh_email": lambda: f"matrix{next(counter)}-{owner['user']['id'][:6]}@example.com",
     }
 
@@ -154,6 +159,7 @@ def path_for(rule, world):
             .replace("<uuid:user_id>", world["owner"]["user"]["id"])
             .replace("<uuid:staff_id>", world["admin"]["user"]["id"])
             .replace("<token>", world["link"])
+            .replace("<receipt_id>", world["receipt"])
             .replace("<path:filename>", "swagger-ui.css"))
     return path + QUERY.get(rule, "")
 

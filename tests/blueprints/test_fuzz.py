@@ -11,7 +11,6 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
 from tests.conftest import bearer
-from tests.consent_helpers import put_consents
 from tests.device_helpers import add_device
 from tests.push_helpers import create_campaign
 from tests.routes import openapi_operations
@@ -54,12 +53,14 @@ NEGATIVE_CHECKS = CHECKS + [invalid_input_rejected]
 @pytest.fixture
 def world(client, user, admin):
     """Real resources, so that some examples reach past the 404."""
-    put_consents(client, user["headers"], location=True, service_push=True, marketing_push=True, device_info=True)
+    receipt = client.put("/v1/me/consents", headers=user["headers"], json={"consents": {
+        "location": True, "service_push": True, "marketing_push": True, "device_info": True}}).json["receipts"][0]
     device = add_device(client, user["headers"])
     client.put(f"/v1/devices/{device['id']}/push-token", json={"token": "fuzz-token-" + "z" * 64},
                headers=user["headers"])
     campaign = create_campaign(client, admin)
-    return {"device_id": device["id"], "campaign_id": campaign["id"], "user_id": user["user"]["id"]}
+    return {"device_id": device["id"], "campaign_id": campaign["id"], "user_id": user["user"]["id"],
+            "receipt_id": receipt}
 
 
 def real_ids(case, world, turn):

@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app import create_app
 from core.config import ConfigError
@@ -67,7 +69,9 @@ UNUSABLE_FILES = {
 @pytest.mark.parametrize("case", sorted(UNUSABLE_FILES))
 def test_fcm_without_usable_credentials_refuses_to_start(tmp_path, monkeypatch, app_env, case):
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-    config = {**base_config(tmp_path), "APP_ENV": app_env, "PUSH_PROVIDER": "fcm",
+    receipt_key = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    config = {**base_config(tmp_path), "APP_ENV": app_env, "PUSH_PROVIDER": "fcm", "RECEIPT_SIGNING_KEY": receipt_key,
               "FCM_CREDENTIALS_FILE": UNUSABLE_FILES[case](tmp_path)}
     with pytest.raises(ConfigError, match="FCM_CREDENTIALS_FILE"):
         create_app(config)
