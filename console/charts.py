@@ -31,12 +31,17 @@ def _render(chart):
 
 
 def bars(title, counts, *, label="count", horizontal=True, empty="nothing to show"):
-    """A bar per key of ``counts`` ({name: number}), largest first."""
+    """A bar per key of ``counts`` ({name: number}), largest first, each
+    labelled with its name and its number."""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+    if horizontal:
+        ordered.reverse()  # pygal draws a horizontal chart's first bar at the bottom
     chart = (pygal.HorizontalBar if horizontal else pygal.Bar)(
-        **_options(title=title, show_legend=False, height=max(160, 60 + 34 * len(counts)), width=640,
-                   no_data_text=empty, print_values=True))
-    for name, value in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-        chart.add(str(name), [{"value": value, "label": label}])
+        **_options(title=title, show_legend=False, height=max(160, 70 + 36 * len(counts)), width=640,
+                   no_data_text=empty, print_values=True, truncate_label=-1, min_scale=1, max_scale=6,
+                   value_formatter=lambda value: f"{value:g}"))
+    chart.x_labels = [str(name) for name, _ in ordered]
+    chart.add(label, [value for _, value in ordered])
     return _render(chart)
 
 
