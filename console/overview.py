@@ -3,6 +3,7 @@ decides it), the ledger's daily series, campaigns sending now, and the
 worker's health."""
 from flask import render_template
 
+import consent
 from consent import catalogue
 from console import charts
 from console.web import blp, staff_page
@@ -17,8 +18,9 @@ DAYS = 90
 
 def consent_rows():
     effects = stats.consent_effects()
-    reasons = sorted({reason for counts in effects.values() for reason in counts}
-                     - {stats.IN_EFFECT, *CHOICES})
+    # the engine's reasons, in its decision order; a column per reason even when nobody has it
+    reasons = [rule.reason for rule in consent.RULES if rule.reason not in CHOICES]
+    reasons += sorted({r for counts in effects.values() for r in counts} - {stats.IN_EFFECT, *CHOICES, *reasons})
     rows = [{"key": key, "title": catalogue.get(key).title,
              "in_effect": counts.get(stats.IN_EFFECT, 0), "withdrawn": counts.get("withdrawn", 0),
              "not_asked": counts.get("not_asked", 0),

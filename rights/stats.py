@@ -78,6 +78,8 @@ def ledger_daily(days=90, today=None):
             .group_by(day, LedgerEntry.granted).tuples())
     counts = {}
     for value, granted, n in rows:
+        # a date, a datetime or a string, as the backend and the driver give it
+        value = value.date() if isinstance(value, datetime) else value
         value = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
         counts[(value, bool(granted))] = n
     return [(first + timedelta(days=i), counts.get((first + timedelta(days=i), True), 0),
