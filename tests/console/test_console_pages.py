@@ -189,3 +189,16 @@ def test_the_list_pages_by_25(signed_in, app, staff):
     second = signed_in.get("/console/campaigns?page=2").get_data(as_text=True)
     assert first.count('<tr data-status="draft">') == 25 and second.count('<tr data-status="draft">') == 5
     assert "page=2" in first and "Older" not in second
+
+
+def test_a_paused_campaign_is_resumed_from_its_page(signed_in, client):
+    member(client, {"marketing_push": True})
+    signed_in.post("/console/campaigns/new", _form())
+    campaign = Campaign.get(Campaign.name == "Spring")
+    # what the sender does when the provider's credentials are refused
+    Campaign.update(status=Campaign.PAUSED, paused_reason="third_party_auth").where(Campaign.id == campaign.id).execute()
+    page = signed_in.get(f"/console/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "Paused: third_party_auth" in page and "/resume" in page
+    assert signed_in.post(f"/console/campaigns/{campaign.id}/resume").status_code == 303
+    assert Campaign.get_by_id(campaign.id).status == "completed"
+    assert "campaign.resume" in [entry.action for entry in AuditEntry.select()]
