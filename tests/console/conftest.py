@@ -70,10 +70,13 @@ def console(client):
 
 # -- the browser ------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
     """Debian's Chromium under Playwright. Missing, the browser tests fail
-    in CI (``CI=true``: ``.ci/run`` installs it) and skip elsewhere."""
+    in CI (``CI=true``: ``.ci/run`` installs it) and skip elsewhere. One per
+    module, not per session: Playwright's sync API keeps an event loop
+    running in the main thread while it lives, and later tests that call
+    ``asyncio.run`` (firebase-admin's) must not find it."""
     if not os.path.exists(CHROMIUM):
         reason = f"the browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("CI") == "true":
