@@ -5,6 +5,7 @@ from flask import render_template
 
 import consent
 from consent import catalogue
+from core import readiness
 from console import charts
 from console.web import blp, staff_page
 from push import campaigns
@@ -30,15 +31,18 @@ def consent_rows():
 
 
 def queue_health():
-    """Placeholder until the readiness registry (core.readiness) is merged:
-    only the number of tasks waiting in the queue, no heartbeat."""
-    from core.worker import huey
-
+    """The same checks as ``/readyz`` (database, migrations, Redis, push
+    provider, the worker's heartbeat), the queue's depth and the heartbeat's age."""
+    results = readiness.run()
+    checks = [(result.name, result.ok, "ok" if result.ok else result.detail) for result in results]
     try:
-        pending = huey.pending_count()
+        checks.append(("queue", True, f"{readiness.queue_depth()} tasks waiting"))
     except Exception as error:  # the queue's storage unreachable is what this panel reports
-        return {"placeholder": True, "ok": False, "checks": [("queue", False, f"unreachable ({type(error).__name__})")]}
-    return {"placeholder": True, "ok": True, "checks": [("queue", True, f"{pending} tasks waiting")]}
+        checks.append(("queue", False, f"unreachable ({type(error).__name__})"))
+    age = readiness.heartbeat_age()
+    worker_ok = all(result.ok for result in results if result.name == "worker")
+    checks.append(("heartbeat", worker_ok, "none yet" if age is None else f"{age:.0f} s ago"))
+    return {"ok": all(ok for _, ok, _ in checks), "checks": checks}
 
 
 @blp.get("/overview")

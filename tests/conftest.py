@@ -45,6 +45,15 @@ def flush_redis(url):
     redis.Redis.from_url(url).flushdb()
 
 
+def receipt_signing_key():
+    """A fresh Ed25519 key as PEM text: production refuses to start without one."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
 def base_config(tmp_path):
     """Config of a test app on a fresh, migrated database."""
     if TEST_DATABASE_URL:

@@ -6,7 +6,7 @@ import pytest
 
 from models import AuthSession
 from models.account import STAFF_ROLES
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, receipt_signing_key
 from tests.routes import console_routes
 
 PUBLIC = {"console.sign_in", "console.sign_in_submit", "console.static", "console.index"}
@@ -71,7 +71,7 @@ def test_sign_in_sets_an_httponly_strict_cookie_for_the_console_only(console, st
 
 
 def test_in_production_the_console_cookies_are_secure(make_app, staff):
-    app = make_app(APP_ENV="production")
+    app = make_app(APP_ENV="production", RECEIPT_SIGNING_KEY=receipt_signing_key())
     client = app.test_client()
     with app.app_context():
         from tests.console.conftest import make_staff

@@ -72,7 +72,9 @@ def test_the_overview_shows_the_counts_per_permission_and_reason(signed_in, popu
     stale_row = page.split('<tr data-permission="usage_statistics">', 1)[1].split("</tr>", 1)[0]
     assert '<td class="num" data-reason="stale_policy">2</td>' in stale_row
     assert "<svg" in page.split('id="ledger-chart"', 1)[1]
-    assert "placeholder" in page  # queue health until core.readiness is wired in
+    health = page.split('id="health"', 1)[1].split("</div>", 1)[0]
+    for check in ("database", "migrations", "push", "worker", "queue"):
+        assert f"{check}:" in health
 
 
 def test_the_ledger_series_counts_grants_and_withdrawals_per_day(app, population):

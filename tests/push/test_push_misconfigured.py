@@ -9,14 +9,12 @@ import subprocess
 import sys
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app import create_app
 from core.config import ConfigError
 from models import Campaign, Delivery
 from push import sender
-from tests.conftest import ROOT, base_config
+from tests.conftest import ROOT, base_config, receipt_signing_key
 from devtools.fakefcm import make_service_account
 from tests.push_helpers import campaign_state, create_campaign, fcm_config, member, send
 
@@ -69,9 +67,7 @@ UNUSABLE_FILES = {
 @pytest.mark.parametrize("case", sorted(UNUSABLE_FILES))
 def test_fcm_without_usable_credentials_refuses_to_start(tmp_path, monkeypatch, app_env, case):
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-    receipt_key = Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    config = {**base_config(tmp_path), "APP_ENV": app_env, "PUSH_PROVIDER": "fcm", "RECEIPT_SIGNING_KEY": receipt_key,
+    config = {**base_config(tmp_path), "APP_ENV": app_env, "PUSH_PROVIDER": "fcm", "RECEIPT_SIGNING_KEY": receipt_signing_key(),
               "FCM_CREDENTIALS_FILE": UNUSABLE_FILES[case](tmp_path)}
     with pytest.raises(ConfigError, match="FCM_CREDENTIALS_FILE"):
         create_app(config)
