@@ -1,5 +1,7 @@
 """JWT sessions: opening, rotating and closing them, and revoking every
 session of an account (revocations live in ``auth.revocations``)."""
+import re
+import time
 import uuid
 from datetime import timedelta
 
@@ -9,8 +11,15 @@ from huey import crontab
 
 from auth.passwords import hash_password
 from auth.revocations import DatabaseRevocations, RedisRevocations
+from core.addresses import truncate_ip
 from core.worker import queued, task_context
 from models import AuthSession
+
+# How long the access token of a login counts as fresh: enough to confirm
+# an erasure without typing the password again (``DELETE /v1/me``).
+FRESH_FOR = timedelta(minutes=5)
+DEVICE_CHARS = 64
+_NOT_PRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 def revocations():
@@ -29,9 +38,9 @@ def init_revocations(app):
         app.extensions["revocations"] = DatabaseRevocations()
 
 
-def _token_pair(user, session_id, refresh_jti):
+def _token_pair(user, session_id, refresh_jti, fresh=False):
     claims = {"sid": str(session_id)}
-    access = create_access_token(identity=str(user.id), additional_claims=claims)
+    access = create_access_token(identity=str(user.id), fresh=fresh, additional_claims=claims)
     refresh = create_refresh_token(identity=str(user.id), additional_claims={**claims, "jti": refresh_jti})
     return {
         "access_token": access,
@@ -41,10 +50,30 @@ def _token_pair(user, session_id, refresh_jti):
     }
 
 
-def open_session(user):
+def device_label(named=None, user_agent=None):
+    """What a session list shows for the device: the name the app gave, or
+    the start of the User-Agent, without control characters or runs of
+    spaces, at most ``DEVICE_CHARS`` characters (no more is kept)."""
+    text = " ".join(_NOT_PRINTABLE.sub(" ", named or user_agent or "").split())
+    return text[:DEVICE_CHARS] or None
+
+
+def open_session(user, device=None, address=None):
+    """A new session after the user proved the password: its access token
+    is fresh for ``FRESH_FOR``. ``address`` is kept only as its network."""
     jti = uuid.uuid4().hex
-    session = AuthSession.open(user, jti, current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
-    return _token_pair(user, session.id, jti)
+    session = AuthSession.open(user, jti, current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+                               device=device_label(device), address=truncate_ip(address))
+    return _token_pair(user, session.id, jti, fresh=FRESH_FOR)
+
+
+def is_fresh(payload):
+    """Whether the access token ``payload`` came from a login less than
+    ``FRESH_FOR`` ago (refreshed tokens never are)."""
+    fresh = payload.get("fresh")
+    if isinstance(fresh, bool):
+        return fresh
+    return isinstance(fresh, (int, float)) and time.time() <= fresh
 
 
 class RefreshReused(Exception):
@@ -71,15 +100,28 @@ def close_session(payload):
     revocations().revoke([payload["sid"]], "logout")
 
 
-def revoke_all_sessions(user, reason):
-    ids = [s.id for s in AuthSession.select(AuthSession.id).where(AuthSession.user == user)]
+def revoke_session(user, session_id, reason):
+    """Revoke one open session of ``user``; False if it is not one."""
+    ids = AuthSession.open_ids(user.id, session_id)
+    if ids:
+        revocations().revoke(ids, reason)
+    return bool(ids)
+
+
+def revoke_all_sessions(user, reason, keep=None):
+    """Revoke every session of ``user`` but ``keep`` (a session id)."""
+    query = AuthSession.select(AuthSession.id).where(AuthSession.user == user)
+    if keep is not None:
+        query = query.where(AuthSession.id != keep)
+    ids = [s.id for s in query]
     if ids:
         revocations().revoke(ids, reason)
 
 
-def change_credentials(user, *, password=None, role=None):
+def change_credentials(user, *, password=None, role=None, keep=None):
     """Set a new password and/or role. Every session of the account is
-    revoked: tokens issued before must not carry the new role, nor outlive
+    revoked (but ``keep``, the session of a user who changed the password
+    himself): tokens issued before must not carry the new role, nor outlive
     the password they were obtained with."""
     reason = "role_changed" if role not in (None, user.role) else "password_changed"
     if password is not None:
@@ -87,7 +129,7 @@ def change_credentials(user, *, password=None, role=None):
     if role is not None:
         user.role = role
     user.save()
-    revoke_all_sessions(user, reason)
+    revoke_all_sessions(user, reason, keep=keep)
 
 
 @queued(periodic=crontab(minute="37", hour="3"))
