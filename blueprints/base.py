@@ -33,9 +33,10 @@ class UtcDateTime(fields.DateTime):
     Input without an offset is refused: an event time must say its zone."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return super()._serialize(value, attr, obj, **kwargs)
+        if value is None:
+            return None
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None).isoformat() + "Z"  # UTC, written as Z everywhere
 
     def _deserialize(self, value, attr, data, **kwargs):
         parsed = super()._deserialize(value, attr, data, **kwargs)
@@ -194,6 +195,7 @@ def page_schema(item_schema, name, cursor=Cursor):
 
 BEARER = {"bearerAuth": []}
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+BAD_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
 def user_row():
@@ -203,14 +205,16 @@ def user_row():
     if isinstance(user, UserRef):
         user = User.get_or_none(User.id == user.id)
         if user is None:
-            raise Unauthorized("The token has been revoked.", code="token_revoked")
+            raise Unauthorized("The token has been revoked.", code="token_revoked", headers=BAD_TOKEN)
     return user
 
 
 # -- flask-jwt-extended callbacks -------------------------------------------
 
 def _unauthorized(code, message):
-    return error_response(401, code, message)
+    # RFC 6750 §3.1: a token was sent but cannot be used -> error="invalid_token"
+    headers = None if code == "authorization_required" else BAD_TOKEN
+    return error_response(401, code, message, headers=headers)
 
 
 def register_jwt_callbacks(jwt_manager):

@@ -1,6 +1,6 @@
 """The right to see everything held about the user, in a portable form (policy §5)."""
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 import consent
 from models.base import utcnow
@@ -13,7 +13,9 @@ PAGE = 2000
 
 
 def _plain(value):
-    if isinstance(value, datetime):
+    if isinstance(value, datetime):  # naive values are UTC; either way written with Z, as the API writes them
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
         return value.isoformat() + "Z"
     if isinstance(value, date):
         return value.isoformat()
