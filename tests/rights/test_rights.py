@@ -1,5 +1,6 @@
 """The user's rights: export, correction, erasure, location history (issue 6)."""
 import json
+import re
 import tracemalloc
 from datetime import timedelta
 
@@ -65,6 +66,32 @@ def test_export_contains_each_item_exactly_once(client, admin):
     assert [t["token"] for t in document["push_tokens"]] == [token]
     assert document["consents"]["consents"]["personalization"]["reason"] == "withdrawn"
     assert {d["installation_id"] for d in document["devices"]} == {"install-history-0", "install-history-1"}
+
+
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def times_in(value):
+    """Every date-time string anywhere in a JSON value."""
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in times_in(item)]
+    if isinstance(value, list):
+        return [t for item in value for t in times_in(item)]
+    return [value] if isinstance(value, str) and TIME.match(value) else []
+
+
+def test_every_time_in_the_api_and_the_export_is_utc_with_z(client, admin):
+    session, phones, _ = scripted_history(client, admin)
+    headers = session["headers"]
+    answers = [client.get(path, headers=headers).json for path in (
+        "/v1/me", "/v1/me/consents", "/v1/me/consents/history", "/v1/devices", f"/v1/devices/{phones[0]['id']}",
+        "/v1/me/locations", "/v1/me/sessions")]
+    answers.append(client.get("/v1/admin/campaigns", headers=admin["headers"]).json)
+    document = export(client, headers)
+    for value in (answers, document):
+        found = times_in(value)
+        assert len(found) > 10
+        assert [t for t in found if not t.endswith("Z") or "+" in t] == []
 
 
 def test_export_lists_unsubscribes_and_guardian_consent(client, admin):
