@@ -9,7 +9,7 @@ import pytest
 from models.base import db
 from models import Consent, Delivery, Device, DeviceReport, LedgerEntry, Location, User
 from models.base import utcnow
-from tests.conftest import bearer
+from tests.conftest import PASSWORD, bearer
 from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents, years_ago
 from tests.device_helpers import add_device, ago, point
 from tests.push_helpers import create_campaign, member, send
@@ -129,7 +129,7 @@ def test_erasure_leaves_nothing_behind(client, admin, runner):
     other = new_user(client)  # someone else's data must stay
     put_consents(client, other["headers"], location=True)
 
-    response = client.delete("/v1/me", headers=session["headers"])
+    response = client.delete("/v1/me", headers=session["headers"], json={"password": PASSWORD})  # confirmed
     assert response.status_code == 204
 
     found = [(t, c, v) for t, c, v in every_text_cell() if any(n.lower() in v.lower() for n in needles)]
