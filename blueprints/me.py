@@ -25,7 +25,8 @@ and these sections, each a list of objects unless noted: `profile` (object), `co
 reason, device_id, ip, user_agent, created_at, hash), `guardian_consents`, `devices` (as stored),
 `push_tokens`, `device_reports` (device-details history), `locations` (as stored: latitude,
 longitude, precision, geohash, accuracy_m, captured_at), `deliveries` (campaign, kind, title,
-device, status, time), `unsubscribes` (created_at, policy_version). Times are UTC (ISO 8601, `Z`)."""
+device, status, time), `sessions` (id, device, address, created_at, refreshed_at, expires_at, revoked_at),
+`unsubscribes` (created_at, policy_version). Times are UTC (ISO 8601, `Z`)."""
 
 
 class ProfilePatchSchema(StrictSchema):

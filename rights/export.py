@@ -3,6 +3,7 @@ import json
 from datetime import date, datetime, timezone
 
 import consent
+from models.account import AuthSession
 from models.base import utcnow
 from models.consent import GuardianConsent, LedgerEntry
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
@@ -75,6 +76,10 @@ def _sections(user):
         Delivery.select(Delivery.id, Campaign.name.alias("campaign"), Campaign.kind, Campaign.title,
                         Delivery.device, Delivery.status, Delivery.updated_at.alias("time"))
         .join(Campaign).where(Delivery.user == user), Delivery.id)
+    yield "sessions", AuthSession.select(
+        AuthSession.id, AuthSession.device, AuthSession.address, AuthSession.created_at, AuthSession.refreshed_at,
+        AuthSession.expires_at, AuthSession.revoked_at).where(AuthSession.user == user).order_by(
+        AuthSession.created_at).dicts()
     yield "unsubscribes", LedgerEntry.select(LedgerEntry.created_at, LedgerEntry.policy_version).where(
         (LedgerEntry.user == user) & (LedgerEntry.source == "unsubscribe_link")).order_by(LedgerEntry.id).dicts()
 

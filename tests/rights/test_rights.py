@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from models.base import db
-from models import Consent, Delivery, Device, DeviceReport, LedgerEntry, Location, User
+from models import AuthSession, Consent, Delivery, Device, DeviceReport, LedgerEntry, Location, User
 from models.base import utcnow
 from tests.conftest import PASSWORD, bearer
 from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents, years_ago
@@ -66,6 +66,7 @@ def test_export_contains_each_item_exactly_once(client, admin):
     assert [t["token"] for t in document["push_tokens"]] == [token]
     assert document["consents"]["consents"]["personalization"]["reason"] == "withdrawn"
     assert {d["installation_id"] for d in document["devices"]} == {"install-history-0", "install-history-1"}
+    assert ids("sessions") == sorted(str(s.id) for s in AuthSession.select().where(AuthSession.user == uid))
 
 
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
