@@ -1,5 +1,7 @@
 """JWT sessions: opening, rotating and closing them, and revoking every
 session of an account (revocations live in ``auth.revocations``)."""
+import re
+import time
 import uuid
 from datetime import timedelta
 
@@ -10,8 +12,15 @@ from huey import crontab
 from auth import audit
 from auth.passwords import hash_password
 from auth.revocations import DatabaseRevocations, RedisRevocations
+from core.addresses import truncate_ip
 from core.worker import queued, task_context
 from models import AuthSession, User, db, write_transaction
+
+# How long the access token of a login counts as fresh: enough to confirm
+# an erasure without typing the password again (``DELETE /v1/me``).
+FRESH_FOR = timedelta(minutes=5)
+DEVICE_CHARS = 64
+_NOT_PRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 def revocations():
@@ -30,9 +39,9 @@ def init_revocations(app):
         app.extensions["revocations"] = DatabaseRevocations()
 
 
-def _token_pair(user, session_id, refresh_jti):
+def _token_pair(user, session_id, refresh_jti, fresh=False):
     claims = {"sid": str(session_id)}
-    access = create_access_token(identity=str(user.id), additional_claims=claims)
+    access = create_access_token(identity=str(user.id), fresh=fresh, additional_claims=claims)
     refresh = create_refresh_token(identity=str(user.id), additional_claims={**claims, "jti": refresh_jti})
     return {
         "access_token": access,
@@ -42,15 +51,34 @@ def _token_pair(user, session_id, refresh_jti):
     }
 
 
-def open_session(user):
-    """A new session of ``user``; a staff member's sign-in is audited, in
-    the transaction that opens the session."""
+def device_label(named=None, user_agent=None):
+    """What a session list shows for the device: the name the app gave, or
+    the start of the User-Agent, without control characters or runs of
+    spaces, at most ``DEVICE_CHARS`` characters (no more is kept)."""
+    text = " ".join(_NOT_PRINTABLE.sub(" ", named or user_agent or "").split())
+    return text[:DEVICE_CHARS] or None
+
+
+def open_session(user, device=None, address=None):
+    """A new session after the user proved the password: its access token
+    is fresh for ``FRESH_FOR``. ``address`` is kept only as its network. A
+    staff member's sign-in is audited, in the transaction that opens the session."""
     jti = uuid.uuid4().hex
     with db.atomic() if db.in_transaction() else write_transaction():
-        session = AuthSession.open(user, jti, current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+        session = AuthSession.open(user, jti, current_app.config["JWT_REFRESH_TOKEN_EXPIRES"],
+                                   device=device_label(device), address=truncate_ip(address))
         if user.is_staff:
             audit.record(user, "sign_in", f"staff:{user.id}", {"session_id": str(session.id)})
-    return _token_pair(user, session.id, jti)
+    return _token_pair(user, session.id, jti, fresh=FRESH_FOR)
+
+
+def is_fresh(payload):
+    """Whether the access token ``payload`` came from a login less than
+    ``FRESH_FOR`` ago (refreshed tokens never are)."""
+    fresh = payload.get("fresh")
+    if isinstance(fresh, bool):
+        return fresh
+    return isinstance(fresh, (int, float)) and time.time() <= fresh
 
 
 class RefreshReused(Exception):
@@ -81,15 +109,28 @@ def close_session(payload):
         audit.record(user, "sign_out", f"staff:{user.id}", {"session_id": str(payload["sid"])})
 
 
-def revoke_all_sessions(user, reason):
-    ids = [s.id for s in AuthSession.select(AuthSession.id).where(AuthSession.user == user)]
+def revoke_session(user, session_id, reason):
+    """Revoke one open session of ``user``; False if it is not one."""
+    ids = AuthSession.open_ids(user.id, session_id)
+    if ids:
+        revocations().revoke(ids, reason)
+    return bool(ids)
+
+
+def revoke_all_sessions(user, reason, keep=None):
+    """Revoke every session of ``user`` but ``keep`` (a session id)."""
+    query = AuthSession.select(AuthSession.id).where(AuthSession.user == user)
+    if keep is not None:
+        query = query.where(AuthSession.id != keep)
+    ids = [s.id for s in query]
     if ids:
         revocations().revoke(ids, reason)
 
 
-def change_credentials(user, *, password=None, role=None):
+def change_credentials(user, *, password=None, role=None, keep=None):
     """Set a new password and/or role. Every session of the account is
-    revoked: tokens issued before must not carry the new role, nor outlive
+    revoked (but ``keep``, the session of a user who changed the password
+    himself): tokens issued before must not carry the new role, nor outlive
     the password they were obtained with."""
     reason = "role_changed" if role not in (None, user.role) else "password_changed"
     if password is not None:
@@ -97,7 +138,7 @@ def change_credentials(user, *, password=None, role=None):
     if role is not None:
         user.role = role
     user.save()
-    revoke_all_sessions(user, reason)
+    revoke_all_sessions(user, reason, keep=keep)
 
 
 @queued(periodic=crontab(minute="37", hour="3"))

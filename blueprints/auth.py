@@ -7,8 +7,8 @@ from marshmallow import ValidationError, fields, post_load, validate, validates
 
 from auth.login import authenticate, login_limits
 from auth.passwords import hash_password
-from auth.sessions import RefreshReused, close_session, open_session, rotate_session
-from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, unstorable
+from auth.sessions import DEVICE_CHARS, RefreshReused, close_session, open_session, revoke_all_sessions, rotate_session
+from blueprints.base import BAD_TOKEN, ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, unstorable
 from core.errors import Conflict, Unauthorized
 from core.extensions import limiter
 from models import User, write_transaction
@@ -17,6 +17,13 @@ from models.base import utcnow
 blp = ApiBlueprint("auth", __name__, url_prefix="/v1/auth", description="Accounts and JWT sessions")
 
 PHONE = r"^\+?[0-9][0-9 ()-]{5,30}$"
+PASSWORD_RULES = validate.Length(min=10, max=1024)  # a new password, at registration or when changed
+
+
+def device_name_field():
+    return fields.String(load_default=None, allow_none=True, load_only=True, validate=validate.Length(max=DEVICE_CHARS),
+                         metadata={"description": "How the session list names this device (e.g. \"Anna's iPhone\"); "
+                                                  "without it, the start of the User-Agent"})
 
 
 class UserSchema(StrictSchema):
@@ -30,7 +37,8 @@ class UserSchema(StrictSchema):
 
 class RegisterSchema(StrictSchema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(min=10, max=1024))
+    password = fields.String(required=True, load_only=True, validate=PASSWORD_RULES)
+    device_name = device_name_field()
     birth_date = fields.Date(load_default=None, allow_none=True)
     phone = fields.String(
         load_default=None,
@@ -53,6 +61,7 @@ class RegisterSchema(StrictSchema):
 class LoginSchema(StrictSchema):
     email = fields.String(required=True, validate=validate.Length(max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+    device_name = device_name_field()
 
 
 class TokensSchema(StrictSchema):
@@ -64,6 +73,11 @@ class TokensSchema(StrictSchema):
 
 class SessionSchema(TokensSchema):
     user = fields.Nested(UserSchema, required=True)
+
+
+def session_origin(data):
+    """What a new session keeps of where it was opened (``GET /v1/me/sessions``)."""
+    return {"device": data.get("device_name") or request.headers.get("User-Agent"), "address": request.remote_addr}
 
 
 def _login_email():
@@ -100,7 +114,7 @@ def register(data):
             raise Conflict("This email is already registered.", code="email_taken",
                            details={"email": ["Already registered."]})
         user = User.get_by_id(inserted[0].id)
-        tokens = open_session(user)
+        tokens = open_session(user, **session_origin(data))
     return {"user": user, **tokens}
 
 
@@ -115,7 +129,7 @@ def login(data):
     user = authenticate(data["email"], data["password"])
     if user is None:
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
-    return {"user": user, **open_session(user)}
+    return {"user": user, **open_session(user, **session_origin(data))}
 
 
 @blp.route("/refresh", methods=["POST"])
@@ -129,8 +143,8 @@ def refresh():
         return rotate_session(current_user, get_jwt())
     except RefreshReused:
         raise Unauthorized(
-            "This refresh token was already used; the session has been revoked.", code="token_reused"
-        ) from None
+            "This refresh token was already used; the session has been revoked.", code="token_reused",
+            headers=BAD_TOKEN) from None
 
 
 @blp.route("/logout", methods=["POST"])
@@ -139,3 +153,12 @@ def refresh():
 def logout():
     """End the session: its access and refresh tokens stop working."""
     close_session(get_jwt())
+
+
+@blp.route("/logout-all", methods=["POST"])
+@blp.auth(any_token=True)
+@blp.response(204)
+def logout_all():
+    """End every session of the account, this one included (e.g. after
+    losing a phone): all their access and refresh tokens stop working."""
+    revoke_all_sessions(current_user, "logout_all")

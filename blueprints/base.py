@@ -107,6 +107,7 @@ def page_schema(item_schema, name, cursor=Cursor):
 
 BEARER = {"bearerAuth": []}
 SECURITY_SCHEMES = {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+BAD_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
 def user_row():
@@ -116,14 +117,16 @@ def user_row():
     if isinstance(user, UserRef):
         user = User.get_or_none(User.id == user.id)
         if user is None:
-            raise Unauthorized("The token has been revoked.", code="token_revoked")
+            raise Unauthorized("The token has been revoked.", code="token_revoked", headers=BAD_TOKEN)
     return user
 
 
 # -- flask-jwt-extended callbacks -------------------------------------------
 
 def _unauthorized(code, message):
-    return error_response(401, code, message)
+    # RFC 6750 §3.1: a token was sent but cannot be used -> error="invalid_token"
+    headers = None if code == "authorization_required" else BAD_TOKEN
+    return error_response(401, code, message, headers=headers)
 
 
 def register_jwt_callbacks(jwt_manager):

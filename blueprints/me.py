@@ -2,13 +2,18 @@
 export, erasure, and the location history (``/v1/me``)."""
 from datetime import date
 
-from flask import Response, stream_with_context
-from flask_jwt_extended import current_user
-from marshmallow import ValidationError, fields, validate, validates
+from flask import Response, current_app, stream_with_context
+from flask_jwt_extended import current_user, get_jwt
+from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from blueprints.auth import PHONE, UserSchema
-from blueprints.base import ApiBlueprint, FullMatch, PageArgs, StrictSchema, TimeCursor, page_schema
+from auth.passwords import password_matches
+from auth.sessions import change_credentials, is_fresh, revoke_session
+from blueprints.auth import PASSWORD_RULES, PHONE, UserSchema
+from blueprints.base import ApiBlueprint, FullMatch, PageArgs, StrictSchema, TimeCursor, UtcDateTime, page_schema
 from blueprints.devices import LocationSchema
+from core.errors import Forbidden, NotFound
+from core.extensions import limiter
+from models import AuthSession
 from models.device import Location
 from rights import correction, erasure, export
 
@@ -21,7 +26,8 @@ reason, device_id, ip, user_agent, created_at, hash), `consent_receipts` (every 
 `GET /v1/me/consent-receipts/{receipt_id}`: receipt_id, jws, receipt), `guardian_consents`, `devices` (as stored),
 `push_tokens`, `device_reports` (device-details history), `locations` (as stored: latitude,
 longitude, precision, geohash, accuracy_m, captured_at), `deliveries` (campaign, kind, title,
-device, status, time), `unsubscribes` (created_at, policy_version). Times are UTC (ISO 8601, `Z`)."""
+device, status, time), `sessions` (id, device, address, created_at, refreshed_at, expires_at, revoked_at),
+`unsubscribes` (created_at, policy_version). Times are UTC (ISO 8601, `Z`)."""
 
 
 class ProfilePatchSchema(StrictSchema):
@@ -38,6 +44,53 @@ class ProfilePatchSchema(StrictSchema):
 class ProfileSchema(UserSchema):
     stopped = fields.List(fields.String(), dump_only=True, metadata={
         "description": "Permissions withdrawn because the correction made them unlawful (e.g. now a minor)"})
+
+
+class PasswordChangeSchema(StrictSchema):
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+    new_password = fields.String(required=True, load_only=True, validate=PASSWORD_RULES)
+
+
+class ErasureConfirmationSchema(StrictSchema):
+    password = fields.String(load_default=None, load_only=True, validate=validate.Length(max=1024), metadata={
+        "description": "The account's password; not needed with an access token from a login in the last 5 minutes"})
+
+
+class SessionInfoSchema(Schema):
+    id = fields.UUID(required=True)
+    device = fields.String(required=True, allow_none=True, metadata={
+        "description": "As the app named it at login, or the start of its User-Agent"})
+    address = fields.String(required=True, allow_none=True, metadata={
+        "description": "The network the login came from (/24 of IPv4, /48 of IPv6), never the whole address"})
+    created_at = UtcDateTime(required=True)
+    last_used_at = UtcDateTime(required=True, metadata={"description": "The last token refresh, or the login"})
+    current = fields.Boolean(required=True, metadata={"description": "Whether this request's token belongs to it"})
+
+
+class SessionListSchema(Schema):
+    items = fields.List(fields.Nested(SessionInfoSchema), required=True, metadata={
+        "description": "The open sessions, newest first (at most 100)"})
+
+
+def _password_failed(response):
+    return response.status_code == 403
+
+
+def _password_check_key():
+    """A password asked again is guessed per account: a stolen access token
+    must not make it an unlimited oracle."""
+    return f"password-check:{current_user.id}"
+
+
+def password_limit():
+    """The login's limit, counting wrong passwords only."""
+    return limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"], key_func=_password_check_key,
+                         deduct_when=_password_failed)
+
+
+def confirm_password(user, password, field):
+    if not password_matches(user.password_hash, password):
+        raise Forbidden("The password is wrong.", code="wrong_password", details={field: ["Wrong password."]})
 
 
 LocationPageSchema = page_schema(LocationSchema, "LocationPage", cursor=TimeCursor)
@@ -85,10 +138,58 @@ def export_me():
 
 @blp.route("", methods=["DELETE"])
 @blp.auth()
+@password_limit()
+@blp.arguments(ErasureConfirmationSchema, required=False)
 @blp.response(204)
-def delete_me():
-    """Erase the account and everything held about the user; every token stops working."""
-    erasure.erase(current_user._get_current_object())
+@blp.alt_response(403, response="FORBIDDEN", description="Wrong password, or none with a token older than 5 minutes")
+@blp.alt_response(429, response="TOO_MANY_REQUESTS")
+def delete_me(data):
+    """Erase the account and everything held about the user; every token
+    stops working. Confirmed by the password (``{"password"}``) or by an
+    access token from a login in the last 5 minutes."""
+    user = current_user._get_current_object()
+    if data.get("password") is not None:
+        confirm_password(user, data["password"], "password")
+    elif not is_fresh(get_jwt()):
+        raise Forbidden("Confirm the erasure: send the password, or log in again and erase within 5 minutes.",
+                        code="reauthentication_required", details={"password": ["Required with this token."]})
+    erasure.erase(user)
+
+
+@blp.route("/password", methods=["POST"])
+@blp.auth()
+@password_limit()
+@blp.arguments(PasswordChangeSchema)
+@blp.response(204)
+@blp.alt_response(403, response="FORBIDDEN", description="Wrong current password")
+@blp.alt_response(429, response="TOO_MANY_REQUESTS")
+def change_password(data):
+    """Change the password. Every other session ends; this one stays."""
+    user = current_user._get_current_object()
+    confirm_password(user, data["current_password"], "current_password")
+    change_credentials(user, password=data["new_password"], keep=get_jwt()["sid"])
+
+
+@blp.route("/sessions", methods=["GET"])
+@blp.auth()
+@blp.response(200, SessionListSchema)
+def my_sessions():
+    """The account's open sessions (logins on each device), this one marked ``current``."""
+    current = get_jwt()["sid"]
+    return {"items": [
+        {"id": s.id, "device": s.device, "address": s.address, "created_at": s.created_at,
+         "last_used_at": s.refreshed_at or s.created_at, "current": str(s.id) == current}
+        for s in AuthSession.open_for(current_user.id)]}
+
+
+@blp.route("/sessions/<uuid:session_id>", methods=["DELETE"])
+@blp.auth()
+@blp.response(204)
+@blp.alt_response(404, response="NOT_FOUND", description="No open session of the user with this id")
+def end_session(session_id):
+    """End one session (e.g. a lost phone's): its tokens stop working."""
+    if not revoke_session(current_user, session_id, "ended_by_user"):
+        raise NotFound("No open session with this id.", code="session_not_found")
 
 
 @blp.route("/locations", methods=["GET"])

@@ -2,7 +2,6 @@
 is deliberately no function that updates or deletes an entry; erasure only
 blanks the unhashed personal columns (``forget_personal_data``)."""
 import hashlib
-import ipaddress
 import json
 import re
 import secrets
@@ -14,6 +13,7 @@ from peewee import JOIN
 
 from auth import audit
 from core.chain import GENESIS, chain_hash
+from core.addresses import truncate_ip
 from models.account import User
 from models.base import db, utcnow
 from models.consent import Consent, LedgerEntry
@@ -30,21 +30,6 @@ class ChangeContext:
     device_id: str = None
     ip: str = None
     user_agent: str = None
-
-
-def truncate_ip(address):
-    """/24 of an IPv4 address, /48 of an IPv6 one (policy §1.2(1)
-    names the IP; we keep only the network)."""
-    if not address:
-        return None
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
 
 
 def _personal_digest(salt, device_id, ip, user_agent):

@@ -5,6 +5,7 @@ from flask import request
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_smorest import Api
+from flask_smorest.spec import prepare_response
 
 from core import ratelimit  # noqa: F401  (registers the counted+redis:// storage scheme)
 
@@ -44,6 +45,15 @@ class EnvelopeApi(Api):
 
     def _register_error_handlers(self):
         pass
+
+    def _register_responses(self):
+        super()._register_responses()
+        # Every 401 names the scheme (RFC 6750 §3; core.http.tidy_status_answers)
+        response = {"description": "Unauthorized", "schema": self.ERROR_SCHEMA, "headers": {"WWW-Authenticate": {
+            "description": '`Bearer`, with `error="invalid_token"` when the token sent cannot be used',
+            "required": True, "schema": {"type": "string"}}}}
+        prepare_response(response, self.spec, self.DEFAULT_RESPONSE_CONTENT_TYPE)
+        self.spec.components.response("UNAUTHORIZED", response, lazy=True)
 
 
 jwt = JWTManager()

@@ -66,6 +66,19 @@ def secure_headers(response):
     return response
 
 
+def tidy_status_answers(response):
+    """What some statuses mean on the wire: a 401 names the scheme to
+    authenticate with (RFC 6750 §3; answers about a bad token already say
+    error="invalid_token"), and a 204 has no body, hence no content type."""
+    if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    elif response.status_code == 204:
+        response.set_data(b"")
+        response.headers.pop("Content-Type", None)
+        response.headers.pop("Content-Length", None)
+    return response
+
+
 def init_cors(app):
     """CORS stays off unless CORS_ORIGINS lists the origins allowed."""
     origins = [o.strip() for o in (app.config.get("CORS_ORIGINS") or "").split(",") if o.strip()]
@@ -141,6 +154,7 @@ class BoundedJSONProvider(DefaultJSONProvider):
 def register(app):
     app.json = BoundedJSONProvider(app)
     app.after_request(secure_headers)
+    app.after_request(tidy_status_answers)
     init_cors(app)
 
 

@@ -64,14 +64,35 @@ class AuthSession(BaseModel):
     expires_at = DateTimeField(index=True)
     revoked_at = DateTimeField(null=True)
     revoked_reason = CharField(max_length=32, null=True)
+    # What the user sees to tell sessions apart: the device named at login
+    # and the client's network (/24 or /48), never its whole address.
+    device = CharField(max_length=64, null=True)
+    address = CharField(max_length=45, null=True)
 
     class Meta:
         table_name = "auth_session"
 
     @classmethod
-    def open(cls, user, refresh_jti, lifetime):
+    def open(cls, user, refresh_jti, lifetime, device=None, address=None):
         now = utcnow()
-        return cls.create(user=user, refresh_jti=refresh_jti, created_at=now, expires_at=now + lifetime)
+        return cls.create(user=user, refresh_jti=refresh_jti, created_at=now, expires_at=now + lifetime,
+                          device=device, address=address)
+
+    @classmethod
+    def open_for(cls, user_id, limit=100):
+        """The user's sessions that can still be used, newest first."""
+        return list(
+            cls.select(cls.id, cls.device, cls.address, cls.created_at, cls.refreshed_at)
+            .where((cls.user == user_id) & cls.revoked_at.is_null() & (cls.expires_at > utcnow()))
+            .order_by(cls.created_at.desc(), cls.id)
+            .limit(limit)
+        )
+
+    @classmethod
+    def open_ids(cls, user_id, session_id):
+        """[``session_id``] if it is an open session of the user, else []."""
+        return [s.id for s in cls.select(cls.id).where(
+            (cls.id == session_id) & (cls.user == user_id) & cls.revoked_at.is_null() & (cls.expires_at > utcnow()))]
 
     @classmethod
     def rotate(cls, session_id, presented_jti, new_jti, lifetime, grace):

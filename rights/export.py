@@ -1,9 +1,10 @@
 """The right to see everything held about the user, in a portable form (policy §5)."""
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 import consent
 from consent import receipts
+from models.account import AuthSession
 from models.base import utcnow
 from models.consent import GuardianConsent, LedgerEntry
 from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
@@ -14,7 +15,9 @@ PAGE = 2000
 
 
 def _plain(value):
-    if isinstance(value, datetime):
+    if isinstance(value, datetime):  # naive values are UTC; either way written with Z, as the API writes them
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
         return value.isoformat() + "Z"
     if isinstance(value, date):
         return value.isoformat()
@@ -75,6 +78,10 @@ def _sections(user):
         Delivery.select(Delivery.id, Campaign.name.alias("campaign"), Campaign.kind, Campaign.title,
                         Delivery.device, Delivery.status, Delivery.updated_at.alias("time"))
         .join(Campaign).where(Delivery.user == user), Delivery.id)
+    yield "sessions", AuthSession.select(
+        AuthSession.id, AuthSession.device, AuthSession.address, AuthSession.created_at, AuthSession.refreshed_at,
+        AuthSession.expires_at, AuthSession.revoked_at).where(AuthSession.user == user).order_by(
+        AuthSession.created_at).dicts()
     yield "unsubscribes", LedgerEntry.select(LedgerEntry.created_at, LedgerEntry.policy_version).where(
         (LedgerEntry.user == user) & (LedgerEntry.source == "unsubscribe_link")).order_by(LedgerEntry.id).dicts()
 

@@ -53,6 +53,11 @@ MATRIX = {
                                                        "password": "correct horse battery"}),
     ("POST", "/v1/auth/refresh"): own(200, token="refresh"),
     ("POST", "/v1/auth/logout"): own(204),
+    ("POST", "/v1/auth/logout-all"): own(204),
+    ("POST", "/v1/me/password"): own(204, lambda w: {"current_password": "correct horse battery",
+                                                     "new_password": "another horse battery"}),
+    ("GET", "/v1/me/sessions"): own(200),
+    ("DELETE", "/v1/me/sessions/<uuid:session_id>"): owners_device(204),  # the owner's session
     ("GET", "/v1/me"): own(200),
     ("PATCH", "/v1/me"): own(200, lambda w: {"phone": "+86100000000"}),
     ("DELETE", "/v1/me"): own(204),
@@ -146,9 +151,10 @@ def world(app, client, admin):
     with app.app_context():
         link = unsubscribe_token(owner["user"]["id"], utcnow())
     counter = iter(range(10**6))
+    session_id = client.get("/v1/me/sessions", headers=owner["headers"]).json["items"][0]["id"]
     return {
-        "owner": owner, "other": other, "admin": admin, "device": device, "campaign": campaign, "link": link,
-        "receipt": receipt,
+        "owner": owner, "other": other, "session_id": session_id, "admin": admin, "device": device, "campaign": campaign,
+        "link": link, "receipt": receipt,
         "fresh_email": lambda: f"matrix{next(counter)}-{owner['user']['id'][:6]}@example.com",
     }
 
@@ -158,6 +164,7 @@ def path_for(rule, world):
             .replace("<uuid:campaign_id>", world["campaign"]["id"])
             .replace("<uuid:user_id>", world["owner"]["user"]["id"])
             .replace("<uuid:staff_id>", world["admin"]["user"]["id"])
+            .replace("<uuid:session_id>", world["session_id"])
             .replace("<token>", world["link"])
             .replace("<receipt_id>", world["receipt"])
             .replace("<path:filename>", "swagger-ui.css"))

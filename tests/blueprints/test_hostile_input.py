@@ -37,6 +37,10 @@ def valid_bodies(world):
         "POST /v1/auth/login": ("anonymous", lambda: {"email": world["user"]["user"]["email"],
                                                       "password": "correct horse battery"}),
         "PATCH /v1/me": ("user", lambda: {"phone": "+8613800000001", "email": f"{fresh()}@example.com"}),
+        # the same password again: the user keeps it for every later request
+        "POST /v1/me/password": ("user", lambda: {"current_password": "correct horse battery",
+                                                  "new_password": "correct horse battery"}),
+        "DELETE /v1/me": ("erasable", lambda: {"password": "correct horse battery"}),
         "PUT /v1/me/consents": ("user", lambda: {"consents": {"usage_statistics": True},
                                                  "device_id": world["device"]["id"], "source": "app"}),
         "POST /v1/devices": ("user", lambda: {
@@ -77,6 +81,7 @@ def world(client, auth, admin):
     counter = iter(range(1, 10**6))
     return {"user": user, "admin": admin, "device": device, "anonymous": {"headers": {}},
             "staff": auth.staff("campaigns"),
+            "erasable": {"headers": lambda: new_user(client)["headers"]},  # a new account for each erasure
             "fresh": lambda: uuid.uuid4().hex[:12], "tick": lambda: next(counter) % 3000 + 1}
 
 
@@ -166,8 +171,9 @@ def test_hostile_input_never_answers_5xx(client, world, label):
     method = label.split(" ", 1)[0]
 
     def send(data, content_type="application/json", extra_headers=None):
+        base = headers() if callable(headers) else headers
         return client.open(path, method=method, data=data, content_type=content_type,
-                           headers={**headers, **(extra_headers or {})})
+                           headers={**base, **(extra_headers or {})})
 
     valid = send(json.dumps(make_body()))
     assert valid.status_code < 300, (label, valid.get_data(as_text=True)[:300])

@@ -22,6 +22,7 @@ def test_openapi_documents_bearer_auth_and_the_error_envelope(client):
     logout = spec["paths"]["/v1/auth/logout"]["post"]
     assert logout["security"] == [{"bearerAuth": []}]
     assert "401" in logout["responses"]
+    assert spec["components"]["responses"]["UNAUTHORIZED"]["headers"]["WWW-Authenticate"]["required"] is True
     register = spec["paths"]["/v1/auth/register"]["post"]
     assert "security" not in register
     assert "422" in register["responses"]

@@ -1,14 +1,15 @@
 """The user's rights: export, correction, erasure, location history (issue 6)."""
 import json
+import re
 import tracemalloc
 from datetime import timedelta
 
 import pytest
 
 from models.base import db
-from models import Consent, Delivery, Device, DeviceReport, LedgerEntry, Location, User
+from models import AuthSession, Consent, Delivery, Device, DeviceReport, LedgerEntry, Location, User
 from models.base import utcnow
-from tests.conftest import bearer
+from tests.conftest import PASSWORD, bearer
 from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents, years_ago
 from tests.device_helpers import add_device, ago, point
 from tests.push_helpers import create_campaign, member, send
@@ -65,6 +66,33 @@ def test_export_contains_each_item_exactly_once(client, admin):
     assert [t["token"] for t in document["push_tokens"]] == [token]
     assert document["consents"]["consents"]["personalization"]["reason"] == "withdrawn"
     assert {d["installation_id"] for d in document["devices"]} == {"install-history-0", "install-history-1"}
+    assert ids("sessions") == sorted(str(s.id) for s in AuthSession.select().where(AuthSession.user == uid))
+
+
+TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def times_in(value):
+    """Every date-time string anywhere in a JSON value."""
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in times_in(item)]
+    if isinstance(value, list):
+        return [t for item in value for t in times_in(item)]
+    return [value] if isinstance(value, str) and TIME.match(value) else []
+
+
+def test_every_time_in_the_api_and_the_export_is_utc_with_z(client, admin):
+    session, phones, _ = scripted_history(client, admin)
+    headers = session["headers"]
+    answers = [client.get(path, headers=headers).json for path in (
+        "/v1/me", "/v1/me/consents", "/v1/me/consents/history", "/v1/devices", f"/v1/devices/{phones[0]['id']}",
+        "/v1/me/locations", "/v1/me/sessions")]
+    answers.append(client.get("/v1/admin/campaigns", headers=admin["headers"]).json)
+    document = export(client, headers)
+    for value in (answers, document):
+        found = times_in(value)
+        assert len(found) > 10
+        assert [t for t in found if not t.endswith("Z") or "+" in t] == []
 
 
 def test_export_lists_unsubscribes_and_guardian_consent(client, admin):
@@ -102,7 +130,7 @@ def test_erasure_leaves_nothing_behind(client, admin, runner):
     other = new_user(client)  # someone else's data must stay
     put_consents(client, other["headers"], location=True)
 
-    response = client.delete("/v1/me", headers=session["headers"])
+    response = client.delete("/v1/me", headers=session["headers"], json={"password": PASSWORD})  # confirmed
     assert response.status_code == 204
 
     found = [(t, c, v) for t, c, v in every_text_cell() if any(n.lower() in v.lower() for n in needles)]
