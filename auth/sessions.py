@@ -7,10 +7,11 @@ from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
 from huey import crontab
 
+from auth import audit
 from auth.passwords import hash_password
 from auth.revocations import DatabaseRevocations, RedisRevocations
 from core.worker import queued, task_context
-from models import AuthSession
+from models import AuthSession, User, db, write_transaction
 
 
 def revocations():
@@ -42,8 +43,13 @@ def _token_pair(user, session_id, refresh_jti):
 
 
 def open_session(user):
+    """A new session of ``user``; a staff member's sign-in is audited, in
+    the transaction that opens the session."""
     jti = uuid.uuid4().hex
-    session = AuthSession.open(user, jti, current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+    with db.atomic() if db.in_transaction() else write_transaction():
+        session = AuthSession.open(user, jti, current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
+        if user.is_staff:
+            audit.record(user, "sign_in", f"staff:{user.id}", {"session_id": str(session.id)})
     return _token_pair(user, session.id, jti)
 
 
@@ -68,7 +74,11 @@ def rotate_session(user, payload):
 
 
 def close_session(payload):
+    """End the session of ``payload`` (a token); a staff member's sign-out is audited."""
     revocations().revoke([payload["sid"]], "logout")
+    user = User.get_or_none(User.id == payload["sub"])
+    if user is not None and user.is_staff:
+        audit.record(user, "sign_out", f"staff:{user.id}", {"session_id": str(payload["sid"])})
 
 
 def revoke_all_sessions(user, reason):

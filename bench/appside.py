@@ -113,7 +113,7 @@ def create_campaign(fields):
 def send_campaign(campaign):
     from push import campaigns
 
-    campaigns.send(campaign)
+    campaigns.send(campaign, None)
 
 
 def campaign_status(campaign_id):

@@ -1,18 +1,20 @@
 """Operators' routes (``/v1/admin``): policies, guardian consent, a user's
-consents, and what staff answering a privacy request need: finding a user,
-the user's record and ledger, minors awaiting a guardian, export and erasure."""
+consents, statistics, staff and the audit log, and what staff answering a
+privacy request need: finding a user, the user's record and ledger, minors
+awaiting a guardian, export and erasure."""
 from flask import Response, stream_with_context
 from flask_jwt_extended import current_user
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from peewee import IntegrityError
 
 import consent
-from blueprints.base import ApiBlueprint, Cursor, FullMatch, PageArgs, StrictSchema, UtcDateTime, page_schema
+from auth import audit, staff
+from blueprints.base import ApiBlueprint, FullMatch, PageArgs, StrictSchema, UtcDateTime, page_schema
 from blueprints.consents import ConsentOverviewSchema, LedgerEntrySchema, PolicySchema, change_context
 from blueprints.me import EXPORT_FORMAT
 from consent import catalogue
 from core.errors import Conflict, NotFound
-from models.account import User
+from models.account import STAFF_ROLES, User
 from models.device import GATED_DEVICE_FIELDS
 from push import campaigns
 from rights import records, stats
@@ -76,7 +78,7 @@ def publish_policy(data):
 def user_consents(user_id):
     """A user's consents and whether each is in effect, for the site's other services."""
     user = _user(user_id)
-    return {"user_id": user.id, **consent.overview(user)}
+    return {"user_id": user.id, **consent.staff_overview(user, current_user)}
 
 
 @blp.route("/users/<uuid:user_id>/guardian-consent", methods=["POST"])
@@ -99,7 +101,7 @@ def record_guardian_consent(data, user_id):
 def revoke_guardian_consent(user_id):
     """Withdraw the guardian's consent: what depended on it stops, with effect."""
     user = _user(user_id)
-    if not consent.revoke_guardian_consent(user, change_context("guardian")):
+    if not consent.revoke_guardian_consent(user, change_context("guardian"), current_user):
         raise NotFound("No guardian consent is on record.")
 
 
@@ -309,3 +311,92 @@ def minors_awaiting_guardian(args):
     """Minors without a guardian's consent on record, with the permissions
     they granted that wait for it (policy section 7)."""
     return records.minors_awaiting_guardian(args["cursor"], args["limit"])
+
+
+# -- staff and the audit log (administrators only) ---------------------------------
+
+class StaffSchema(Schema):
+    id = fields.UUID()
+    email = fields.String()
+    role = fields.String(metadata={"description": "admin, campaigns or privacy"})
+    created_at = UtcDateTime()
+
+
+class StaffListSchema(Schema):
+    staff = fields.List(fields.Nested(StaffSchema))
+
+
+class StaffRoleSchema(StrictSchema):
+    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
+
+
+class AuditEntrySchema(Schema):
+    seq = fields.Integer(metadata={"description": "Position in the hash chain, 1 for the first entry"})
+    actor_id = fields.UUID(allow_none=True, metadata={"description": "null: the system (e.g. create-admin)"})
+    actor_email = fields.String(allow_none=True, metadata={"description": "The staff member's address at the time"})
+    actor_role = fields.String(allow_none=True)
+    action = fields.String()
+    target = fields.String(allow_none=True, metadata={"example": "campaign:0b6b1b7e-3f4a-4f7e-9a59-6f3c5d1f2a10"})
+    details = fields.Function(audit.details_of, metadata={"type": "object"})
+    request_id = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    prev_hash = fields.String()
+    hash = fields.String()
+
+
+class AuditArgs(StrictSchema):
+    actor_id = fields.UUID(metadata={"description": "Only this staff member's actions"})
+    action = fields.String(validate=validate.OneOf(audit.ACTIONS))
+    target = fields.String(validate=validate.Length(min=1, max=120), metadata={"example": "user:0b6b1b7e-..."})
+    before_seq = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1), metadata={
+        "description": "Entries older than this one: pass the previous page's next_before_seq"})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+
+
+class AuditPageSchema(Schema):
+    items = fields.List(fields.Nested(AuditEntrySchema), required=True)
+    next_before_seq = fields.Integer(allow_none=True, metadata={
+        "description": "Pass as `before_seq` for the next page; null at the end."})
+
+
+@blp.route("/staff", methods=["GET"])
+@blp.auth(roles=("admin",))
+@blp.response(200, StaffListSchema)
+def list_staff():
+    """Staff accounts and their roles."""
+    return {"staff": staff.list_staff()}
+
+
+@blp.route("/staff/<uuid:staff_id>", methods=["PATCH"])
+@blp.auth(roles=("admin",))
+@blp.arguments(StaffRoleSchema)
+@blp.response(200, StaffSchema)
+@blp.alt_response(404, response="NOT_FOUND", description="not_staff: no staff account has this id")
+@blp.alt_response(409, response="CONFLICT", description="last_admin: the last administrator cannot be demoted")
+def change_staff_role(data, staff_id):
+    """Change a staff member's role; their sessions are revoked. Staff
+    accounts are made with ``create-admin``, not here."""
+    return staff.change_role(current_user, staff.staff_member(staff_id), data["role"])
+
+
+@blp.route("/staff/<uuid:staff_id>", methods=["DELETE"])
+@blp.auth(roles=("admin",))
+@blp.response(204)
+@blp.alt_response(404, response="NOT_FOUND", description="not_staff: no staff account has this id")
+@blp.alt_response(409, response="CONFLICT", description="last_admin: the last administrator cannot be removed")
+def remove_staff(staff_id):
+    """Remove staff access: the account becomes a plain user and its sessions are revoked."""
+    staff.remove(current_user, staff.staff_member(staff_id))
+
+
+@blp.route("/audit", methods=["GET"])
+@blp.auth(roles=("admin",))
+@blp.arguments(AuditArgs, location="query")
+@blp.response(200, AuditPageSchema)
+def audit_log(args):
+    """The audit log, newest first: every staff action with who, what,
+    target, time and request id."""
+    items, following = audit.page(actor=args.get("actor_id"), action=args.get("action"),
+                                  target=args.get("target"), before_seq=args.get("before_seq"),
+                                  limit=args["limit"])
+    return {"items": items, "next_before_seq": following}

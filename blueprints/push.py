@@ -208,7 +208,7 @@ def campaign_audience(campaign_id):
 def send_campaign(campaign_id):
     """Send now, or at ``send_at``."""
     campaign = _campaign(campaign_id)
-    campaigns.send(campaign)
+    campaigns.send(campaign, current_user)
     return Campaign.get_by_id(campaign.id)
 
 
@@ -219,7 +219,7 @@ def send_campaign(campaign_id):
 def cancel_campaign(campaign_id):
     """Stop what has not been sent."""
     campaign = _campaign(campaign_id)
-    campaigns.cancel(campaign)
+    campaigns.cancel(campaign, current_user)
     return Campaign.get_by_id(campaign.id)
 
 
@@ -230,7 +230,7 @@ def cancel_campaign(campaign_id):
 def resume_campaign(campaign_id):
     """Continue a paused campaign (e.g. after fixing the FCM credentials)."""
     campaign = _campaign(campaign_id)
-    campaigns.resume(campaign)
+    campaigns.resume(campaign, current_user)
     return Campaign.get_by_id(campaign.id)
 
 

@@ -43,6 +43,7 @@ from consent.subjects import (  # noqa: F401
     overview,
     require,
     require_push,
+    staff_overview,
     subject_for,
     user_locks,
 )

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from peewee import fn
 
+from auth import audit
 from consent import catalogue, ledger
 from consent.effects import effects
 from consent.ledger import ChangeContext
@@ -149,6 +150,7 @@ def record_guardian_consent(user, guardian_name, relationship, evidence_ref, adm
             recorded_at=utcnow(),
         )
         ledger.append(user, catalogue.GUARDIAN_CONSENT, True, PolicyVersion.current().version, context)
+        audit.record(admin, "guardian.record", f"user:{user.id}", {"guardian_consent_id": str(record.id)})
         if is_minor(user.birth_date):
             _complete_with_guardian(user)
     forget(user)
@@ -169,8 +171,9 @@ def _complete_with_guardian(user):
         ConsentSummary.refresh([user.id])
 
 
-def revoke_guardian_consent(user, context):
-    """Withdraw the guardian's consent; what depended on it stops, with effect."""
+def revoke_guardian_consent(user, context, admin):
+    """Withdraw the guardian's consent; what depended on it stops, with
+    effect. The audit log names ``admin`` when there was one to revoke."""
     with write_transaction():
         lock_user(user)
         before = decide_all(load_subject(user))
@@ -182,6 +185,7 @@ def revoke_guardian_consent(user, context):
         if revoked:
             ledger.append(user, catalogue.GUARDIAN_CONSENT, False, PolicyVersion.current().version, context)
             reevaluate(user, context, before)
+            audit.record(admin, "guardian.revoke", f"user:{user.id}")
     forget(user)
     return revoked
 
@@ -201,6 +205,8 @@ def publish_policy(version, text, changed_permissions, admin):
         policy = PolicyVersion.create(version=version, text=text, published_by=admin, published_at=utcnow())
         for key in sorted(set(changed_permissions)):
             PolicyChange.create(policy=policy, permission=key)
+        audit.record(admin, "policy.publish", f"policy:{version}",
+                     {"changed_permissions": sorted(set(changed_permissions))})
         _forget_sensitive_stale_data(sorted(key for key in set(changed_permissions) if catalogue.get(key).sensitive))
     return policy
 

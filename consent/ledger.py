@@ -12,11 +12,12 @@ import click
 from flask.cli import with_appcontext
 from peewee import JOIN
 
+from auth import audit
+from core.chain import GENESIS, chain_hash
 from models.account import User
 from models.base import db, utcnow
 from models.consent import Consent, LedgerEntry
 
-GENESIS = "0" * 64
 PERSONAL_COLUMNS = ("device_id", "ip", "user_agent", "pii_salt")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")  # a User-Agent is client text: NUL breaks PostgreSQL
 
@@ -53,23 +54,18 @@ def _personal_digest(salt, device_id, ip, user_agent):
 
 def _entry_hash(subject, seq, permission, granted, policy_version, source, reason, created_at, pii_digest,
                 prev_hash):
-    canonical = json.dumps(
-        {
-            "reason": reason,
-            "subject": str(subject),
-            "seq": seq,
-            "permission": permission,
-            "granted": bool(granted),
-            "policy_version": policy_version,
-            "source": source,
-            "created_at": created_at.isoformat(timespec="microseconds"),
-            "pii_digest": pii_digest,
-            "prev_hash": prev_hash,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return chain_hash({
+        "reason": reason,
+        "subject": str(subject),
+        "seq": seq,
+        "permission": permission,
+        "granted": bool(granted),
+        "policy_version": policy_version,
+        "source": source,
+        "created_at": created_at.isoformat(timespec="microseconds"),
+        "pii_digest": pii_digest,
+        "prev_hash": prev_hash,
+    })
 
 
 def append(user, permission, granted, policy_version, context, reason=None):
@@ -216,10 +212,18 @@ def _state_mismatch(where=None):
 @click.command("verify-ledger")
 @with_appcontext
 def verify_ledger_command():
-    """Recompute every consent-ledger chain; exit 1 naming the first entry that does not verify."""
+    """Recompute every consent-ledger chain and the staff audit log's chain;
+    exit 1 naming the first entry that does not verify."""
     with db.connection_context():
         report = verify()
-    if not report.ok:
+        audit_report = audit.verify()
+    if report.ok:
+        click.echo(f"ledger verified: {report.entries} entries in {report.subjects} chains")
+    else:
         click.echo(f"ledger does NOT verify: {report.failure}", err=True)
+    if audit_report.ok:
+        click.echo(f"audit log verified: {audit_report.count} entries")
+    else:
+        click.echo(f"audit log does NOT verify: {audit_report.failure}", err=True)
+    if not (report.ok and audit_report.ok):
         raise SystemExit(1)
-    click.echo(f"ledger verified: {report.entries} entries in {report.subjects} chains")

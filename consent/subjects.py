@@ -7,6 +7,7 @@ from contextvars import ContextVar
 
 from peewee import JOIN
 
+from auth import audit
 from consent import catalogue
 from consent.rules import State, Subject, decide, is_minor, may_hold_push_token
 from consent.sql import guardian_on_record, newest_change
@@ -152,6 +153,13 @@ def require_push(user):
         error = ConsentRequired(first, decisions[first].reason)
         error.details["any_of"] = list(catalogue.PUSH_PERMISSIONS)
         raise error
+
+
+def staff_overview(user, admin):
+    """``overview`` for a staff member looking at a user's record: the
+    audit log keeps who looked."""
+    audit.record(admin, "user.view", f"user:{user.id}")
+    return overview(user)
 
 
 def overview(user, today=None):

@@ -10,7 +10,7 @@ import uuid
 
 import peewee
 import redis.exceptions
-from flask import g, jsonify, request
+from flask import g, has_request_context, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
@@ -274,6 +274,11 @@ def handle_unexpected(error):
 def assign_request_id():
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def current_request_id():
+    """The id of the request being served; None outside a request (a CLI command, a task)."""
+    return g.get("request_id") if has_request_context() else None
 
 
 def expose_request_id(response):

@@ -1,31 +1,60 @@
 """Campaigns as operators see them: create, preview, send, cancel, resume,
 status; service notifications to one user."""
+from auth import audit
 from core.errors import Conflict, ServiceUnavailable
 from models.base import utcnow, write_transaction
 from models.device import Device
 from models.push import Campaign, CampaignExclusion, CampaignSlice, Delivery
 from push import audience, fanout, sender
 
+EDITABLE = ("name", "kind", "title", "body", "data", "audience", "send_at")
+
+
+def _target(campaign):
+    return f"campaign:{campaign.id}"
+
+
 def create(data, admin):
-    return Campaign.create(
-        name=data["name"], kind=data["kind"], title=data["title"], body=data["body"],
-        data=data.get("data") or {}, audience=data.get("audience") or {}, send_at=data.get("send_at"),
-        created_by=admin, created_at=utcnow(),
-    )
+    """A draft campaign; the audit log names ``admin`` as its author."""
+    with write_transaction():
+        campaign = Campaign.create(
+            name=data["name"], kind=data["kind"], title=data["title"], body=data["body"],
+            data=data.get("data") or {}, audience=data.get("audience") or {}, send_at=data.get("send_at"),
+            created_by=admin, created_at=utcnow(),
+        )
+        audit.record(admin, "campaign.create", _target(campaign), {"kind": campaign.kind})
+    return campaign
 
 
-def send(campaign):
+def update(campaign, data, admin):
+    """Change the draft's fields that ``data`` names (of ``EDITABLE``)."""
+    changes = {name: data[name] for name in EDITABLE if name in data}
+    with write_transaction():
+        updated = Campaign.update(status=Campaign.DRAFT, **changes).where(
+            (Campaign.id == campaign.id) & (Campaign.status == Campaign.DRAFT)).execute()
+        if not updated:
+            raise Conflict(f"The campaign is {campaign.status}; only a draft can be changed.", code="not_a_draft")
+        audit.record(admin, "campaign.update", _target(campaign), {"fields": sorted(changes)})
+    return Campaign.get_by_id(campaign.id)
+
+
+def send(campaign, admin):
     """Start now, or schedule for ``send_at``."""
     if campaign.status != Campaign.DRAFT:
         raise Conflict(f"The campaign is {campaign.status}; only a draft can be sent.", code="not_a_draft")
-    if campaign.send_at and campaign.send_at > utcnow():
-        Campaign.update(status=Campaign.SCHEDULED).where(Campaign.id == campaign.id).execute()
+    scheduled = bool(campaign.send_at and campaign.send_at > utcnow())
+    with write_transaction():
+        audit.record(admin, "campaign.send", _target(campaign),
+                     {"send_at": campaign.send_at.isoformat() if scheduled else None})
+        if scheduled:
+            Campaign.update(status=Campaign.SCHEDULED).where(Campaign.id == campaign.id).execute()
+    if scheduled:
         fanout.resume_at(eta=campaign.send_at)
         return
     fanout.start(campaign.id)
 
 
-def cancel(campaign):
+def cancel(campaign, admin):
     """Stop what has not been sent: pending deliveries are cancelled and no
     slice sends again."""
     if campaign.status in (Campaign.COMPLETED, Campaign.CANCELLED):
@@ -34,13 +63,16 @@ def cancel(campaign):
         Campaign.update(status=Campaign.CANCELLED, finished_at=utcnow()).where(Campaign.id == campaign.id).execute()
         Delivery.update(status=Delivery.CANCELLED, reason="campaign_cancelled", updated_at=utcnow()).where(
             (Delivery.campaign == campaign.id) & (Delivery.status == Delivery.PENDING)).execute()
+        audit.record(admin, "campaign.cancel", _target(campaign), {"status_was": campaign.status})
 
 
-def resume(campaign):
+def resume(campaign, admin):
     """After a pause (e.g. credentials fixed): send the rest."""
     if campaign.status != Campaign.PAUSED:
         raise Conflict("Only a paused campaign can be resumed.", code="not_paused")
-    Campaign.update(status=Campaign.SENDING, paused_reason=None).where(Campaign.id == campaign.id).execute()
+    with write_transaction():
+        Campaign.update(status=Campaign.SENDING, paused_reason=None).where(Campaign.id == campaign.id).execute()
+        audit.record(admin, "campaign.resume", _target(campaign), {"paused_reason": campaign.paused_reason})
     if not campaign.planned:
         fanout.queue_plan(campaign.id)
     pending = CampaignSlice.select(CampaignSlice.id).where(
@@ -82,9 +114,11 @@ def notify_user(user, title, body, data, admin):
     request (a user has few devices); transient failures are retried by the
     worker. Returns the campaign; ``PushUnavailable`` when it was paused."""
     now = utcnow()
-    campaign = Campaign.create(name=f"notification to {user.id}", kind="service", title=title, body=body,
-                               data=data or {}, target_user=user, created_by=admin, created_at=now,
-                               status=Campaign.SENDING, started_at=now, planned=True)
+    with write_transaction():
+        campaign = Campaign.create(name=f"notification to {user.id}", kind="service", title=title, body=body,
+                                   data=data or {}, target_user=user, created_by=admin, created_at=now,
+                                   status=Campaign.SENDING, started_at=now, planned=True)
+        audit.record(admin, "notification.send", f"user:{user.id}", {"campaign_id": str(campaign.id)})
     ids = audience.candidate_ids(campaign, None, sender.BATCH)
     if ids:
         part = CampaignSlice.create(campaign=campaign, after=None, upto=ids[-1])
@@ -118,11 +152,13 @@ def notification_summary(campaign, user):
 
 def notify_policy(policy, admin):
     """Tell users with service_push about a new policy version."""
-    campaign = Campaign.create(
-        name=f"policy {policy.version}", kind="service", title="Our privacy policy has changed",
-        body=f"Version {policy.version} is in effect. Review your choices under Privacy in the app.",
-        data={"type": "policy_update", "policy_version": policy.version}, created_by=admin, created_at=utcnow(),
-    )
+    with write_transaction():
+        campaign = Campaign.create(
+            name=f"policy {policy.version}", kind="service", title="Our privacy policy has changed",
+            body=f"Version {policy.version} is in effect. Review your choices under Privacy in the app.",
+            data={"type": "policy_update", "policy_version": policy.version}, created_by=admin, created_at=utcnow(),
+        )
+        audit.record(admin, "campaign.send", _target(campaign), {"policy_version": policy.version})
     fanout.start(campaign.id)
     return campaign
 

@@ -113,10 +113,12 @@ def bearer(token):
 
 class AuthActions:
     """Registration and login through the API, as the Flask tutorial's
-    ``AuthActions``: each returns the session JSON with ready ``headers``."""
+    ``AuthActions``, and staff made with ``create-admin``: each returns the
+    session JSON with ready ``headers``."""
 
-    def __init__(self, client):
+    def __init__(self, client, runner=None):
         self._client = client
+        self._runner = runner
 
     def register(self, email=None, password=PASSWORD, **extra):
         email = email or f"user-{uuid.uuid4().hex[:10]}@example.com"
@@ -129,6 +131,13 @@ class AuthActions:
         assert response.status_code == 200, response.json
         return self._with_headers(response.json)
 
+    def staff(self, role="admin", email=None, password=PASSWORD):
+        """A staff account of ``role`` (admin, campaigns or privacy), signed in."""
+        email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+        result = self._runner.invoke(args=["create-admin", email, "--password", password, "--role", role])
+        assert result.exit_code == 0, result.output
+        return self.login(email, password)
+
     @staticmethod
     def _with_headers(session):
         session["headers"] = bearer(session["access_token"])
@@ -140,8 +149,8 @@ def register(client, email=None, password=PASSWORD, **extra):
 
 
 @pytest.fixture
-def auth(client):
-    return AuthActions(client)
+def auth(client, app):
+    return AuthActions(client, app.test_cli_runner())
 
 
 @pytest.fixture
@@ -151,11 +160,8 @@ def user(auth):
 
 
 @pytest.fixture
-def admin(auth, runner):
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
-    result = runner.invoke(args=["create-admin", email, "--password", PASSWORD])
-    assert result.exit_code == 0, result.output
-    return auth.login(email)
+def admin(auth):
+    return auth.staff("admin")
 
 
 @pytest.fixture
@@ -305,6 +311,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"fuzz: {test_fuzz.TALLY['operations']} operations, {test_fuzz.TALLY['examples']} examples "
             "(as user and admin, valid and invalid input)")
+
 
 
 @pytest.fixture

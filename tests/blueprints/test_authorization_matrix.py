@@ -1,5 +1,6 @@
 """Every route x {anonymous, owner, other user, admin} -> the expected status
-(issue 7). The routes come from the URL map: a new route without a row here
+(issue 7), and every staff route x the staff roles campaigns and privacy
+(issue 16). The routes come from the URL map: a new route without a row here
 fails ``test_every_route_has_a_row``."""
 import pytest
 
@@ -94,6 +95,39 @@ MATRIX = {
     ("GET", "/v1/admin/minors-awaiting-guardian"): admin_only(200),
     ("POST", "/v1/notifications"): admin_only(200, lambda w: {"user_id": w["owner"]["user"]["id"], "title": "t",
                                                               "body": "b"}),
+    ("GET", "/v1/admin/staff"): admin_only(200),
+    # the path names the world's only administrator: it may not demote or remove itself
+    ("PATCH", "/v1/admin/staff/<uuid:staff_id>"): admin_only(409, lambda w: {"role": "campaigns"}),
+    ("DELETE", "/v1/admin/staff/<uuid:staff_id>"): admin_only(409),
+    ("GET", "/v1/admin/audit"): admin_only(200),
+}
+# Staff routes -> the roles besides admin that they admit; every other staff role gets 403.
+STAFF_ROLES = ("campaigns", "privacy")
+ADMITTED = {
+    ("GET", "/v1/admin/campaigns"): {"campaigns"},
+    ("POST", "/v1/admin/campaigns"): {"campaigns"},
+    ("GET", "/v1/admin/campaigns/<uuid:campaign_id>"): {"campaigns"},
+    ("GET", "/v1/admin/campaigns/<uuid:campaign_id>/audience"): {"campaigns"},
+    ("POST", "/v1/admin/campaigns/<uuid:campaign_id>/send"): {"campaigns"},
+    ("POST", "/v1/admin/campaigns/<uuid:campaign_id>/cancel"): {"campaigns"},
+    ("POST", "/v1/admin/campaigns/<uuid:campaign_id>/resume"): {"campaigns"},
+    ("POST", "/v1/notifications"): {"campaigns"},
+    ("POST", "/v1/admin/policies"): {"privacy"},
+    ("GET", "/v1/admin/stats/devices"): {"campaigns", "privacy"},
+    ("GET", "/v1/admin/stats/consents"): {"campaigns", "privacy"},
+    ("GET", "/v1/admin/users/<uuid:user_id>/consents"): {"privacy"},
+    ("POST", "/v1/admin/users/<uuid:user_id>/guardian-consent"): {"privacy"},
+    ("DELETE", "/v1/admin/users/<uuid:user_id>/guardian-consent"): {"privacy"},
+    ("GET", "/v1/admin/users"): {"privacy"},
+    ("GET", "/v1/admin/users/<uuid:user_id>"): {"privacy"},
+    ("DELETE", "/v1/admin/users/<uuid:user_id>"): {"privacy"},
+    ("GET", "/v1/admin/users/<uuid:user_id>/ledger"): {"privacy"},
+    ("GET", "/v1/admin/users/<uuid:user_id>/export"): {"privacy"},
+    ("GET", "/v1/admin/minors-awaiting-guardian"): {"privacy"},
+    ("GET", "/v1/admin/staff"): set(),
+    ("PATCH", "/v1/admin/staff/<uuid:staff_id>"): set(),
+    ("DELETE", "/v1/admin/staff/<uuid:staff_id>"): set(),
+    ("GET", "/v1/admin/audit"): set(),
 }
 QUERY = {"/v1/admin/stats/devices": "?by=model", "/v1/admin/users": "?email=nobody@example.com"}
 ROUTES = [(method, rule) for method, rule, _ in all_routes()]
@@ -102,6 +136,8 @@ ROUTES = [(method, rule) for method, rule, _ in all_routes()]
 def test_every_route_has_a_row():
     assert sorted(set(ROUTES) - set(MATRIX)) == []
     assert sorted(set(MATRIX) - set(ROUTES)) == []
+    staff_routes = {key for key, entry in MATRIX.items() if entry["statuses"]["owner"] == 403}
+    assert sorted(staff_routes ^ set(ADMITTED)) == []
 
 
 @pytest.fixture
@@ -127,6 +163,7 @@ def path_for(rule, world):
     path = (rule.replace("<uuid:device_id>", world["device"]["id"])
             .replace("<uuid:campaign_id>", world["campaign"]["id"])
             .replace("<uuid:user_id>", world["owner"]["user"]["id"])
+            .replace("<uuid:staff_id>", world["admin"]["user"]["id"])
             .replace("<token>", world["link"])
             .replace("<path:filename>", "swagger-ui.css"))
     return path + QUERY.get(rule, "")
@@ -147,3 +184,19 @@ def test_route_answers_each_role_as_expected(client, world, method, rule, role):
         assert set(response.json["error"]) == {"code", "message", "details"}
     if rule.startswith("/v1/devices/<") and role in ("other", "admin"):
         assert Device.select().where(Device.id == world["device"]["id"]).exists()
+
+
+@pytest.mark.parametrize("role", STAFF_ROLES)
+@pytest.mark.parametrize("method,rule", sorted(ADMITTED))
+def test_staff_route_answers_each_staff_role_as_its_roles_say(client, auth, world, method, rule, role):
+    """A route a role is not admitted to answers 403 (a campaigns user on a
+    user's record, privacy on campaigns, both on staff management); one it
+    is admitted to answers what it answers an administrator."""
+    entry = MATRIX[(method, rule)]
+    session = auth.staff(role)
+    body = entry["body"](world) if entry["body"] else None
+    response = client.open(path_for(rule, world), method=method, json=body, headers=session["headers"])
+    expected = entry["statuses"]["admin"] if role in ADMITTED[(method, rule)] else 403
+    assert response.status_code == expected, response.get_data(as_text=True)[:300]
+    if expected == 403:
+        assert response.json["error"]["code"] == "forbidden"
