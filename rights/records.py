@@ -3,6 +3,7 @@ find a user, read the user's consent record and ledger with the chain's
 verification status, list the minors waiting for a guardian's consent, and
 export or erase on the user's request."""
 import consent
+from auth import audit
 from consent import ledger
 from core.errors import Conflict, NotFound, ValidationFailed
 from models.account import User
@@ -52,13 +53,13 @@ def guardian_consents(user):
                 .order_by(GuardianConsent.recorded_at.desc()))
 
 
-def user_record(user, actor, today=None):
+def user_record(user, actor):
     """The user's consent record as staff see it: profile, consents with
     the reason each is not in effect, guardian consents, devices as stored
-    and whether the ledger chain verifies."""
+    and whether the ledger chain verifies. The audit log keeps who looked."""
     return {
         "user": export.profile(user),
-        "consents": consent.overview(user, today),
+        "consents": consent.staff_overview(user, actor),
         "guardian_consents": guardian_consents(user),
         "devices": list(export.devices(user)),
         "chain": chain_status(user),
@@ -66,7 +67,9 @@ def user_record(user, actor, today=None):
 
 
 def ledger_page(user, actor, cursor=None, limit=50):
-    """One page of the user's ledger entries, newest first, with the chain's status."""
+    """One page of the user's ledger entries, newest first, with the
+    chain's status. The audit log keeps who looked."""
+    audit.record(actor, "user.view", f"user:{user.id}", {"part": "ledger"})
     items, next_key = keyset_page(LedgerEntry.select().where(LedgerEntry.user == user.id), LedgerEntry.id,
                                   cursor, limit)
     return {"items": items, "next_cursor": next_key, "chain": chain_status(user)}
@@ -90,7 +93,9 @@ def minors_awaiting_guardian(cursor=None, limit=50, today=None):
 
 
 def export_on_request(user, actor):
-    """The user's export document (as ``GET /v1/me/export``), as a stream of JSON text."""
+    """The user's export document (as ``GET /v1/me/export``), as a stream
+    of JSON text; the audit log keeps who asked for it."""
+    audit.record(actor, "user.export", f"user:{user.id}")
     return export.export(user)
 
 
@@ -108,5 +113,5 @@ def erase_on_request(user, actor, typed):
     if user.is_staff:
         raise Conflict("A staff account is removed through staff management, not erased here.",
                        code="staff_account")
-    erasure.erase(user)
+    erasure.erase(user, actor)
 

@@ -312,17 +312,3 @@ def pytest_terminal_summary(terminalreporter):
             f"fuzz: {test_fuzz.TALLY['operations']} operations, {test_fuzz.TALLY['examples']} examples "
             "(as user and admin, valid and invalid input)")
 
-
-
-@pytest.fixture
-def staff(auth):
-    """``staff(role)``: a signed-in account holding the staff ``role``."""
-
-    def make(role):
-        from models import User
-
-        session = auth.register()
-        User.update(role=role).where(User.id == session["user"]["id"]).execute()
-        return session
-
-    return make

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from auth import audit
 from models import Consent, Device, LedgerEntry, Location, User
 from rights.erasure import ERASED_MODELS
 from tests.consent_helpers import assert_summary_follows_consent, new_user, put_consents, years_ago
@@ -14,8 +15,8 @@ GUARDIAN = {"guardian_name": "Parent P", "relationship": "mother", "evidence_ref
 
 
 @pytest.fixture
-def privacy(staff):
-    return staff("privacy")
+def privacy(auth):
+    return auth.staff("privacy")
 
 
 def test_a_user_is_found_by_email_phone_or_id_without_the_password_hash(client, privacy):
@@ -154,12 +155,12 @@ def test_erasure_on_request_needs_the_typed_email_or_id_then_leaves_no_row(clien
     assert result.exit_code == 0, result.output
 
 
-def test_erasure_by_id_works_and_a_staff_account_is_not_erased_here(client, privacy, staff):
+def test_erasure_by_id_works_and_a_staff_account_is_not_erased_here(client, privacy, auth):
     person = new_user(client)
     by_id = client.delete(f"/v1/admin/users/{person['user']['id']}", json={"confirm": person["user"]["id"]},
                           headers=privacy["headers"])
     assert by_id.status_code == 204
-    colleague = staff("campaigns")
+    colleague = auth.staff("campaigns")
     refused = client.delete(f"/v1/admin/users/{colleague['user']['id']}",
                             json={"confirm": colleague["user"]["email"]}, headers=privacy["headers"])
     assert refused.status_code == 409 and refused.json["error"]["code"] == "staff_account"
@@ -177,10 +178,10 @@ PRIVACY_ROUTES = [
 
 
 @pytest.mark.parametrize("method,path,body", PRIVACY_ROUTES)
-def test_privacy_routes_refuse_campaign_staff_and_admit_privacy_staff_and_admins(client, staff, admin, method, path,
+def test_privacy_routes_refuse_campaign_staff_and_admit_privacy_staff_and_admins(client, auth, admin, method, path,
                                                                                   body):
     for role, expected in (("campaigns", 403), ("user", 403), ("privacy", None), ("admin", None)):
-        session = admin if role == "admin" else (new_user(client) if role == "user" else staff(role))
+        session = admin if role == "admin" else (new_user(client) if role == "user" else auth.staff(role))
         target = new_user(client)
         response = client.open(path.format(uid=target["user"]["id"]), method=method,
                                json=body(target) if body else None, headers=session["headers"])
@@ -192,3 +193,20 @@ def test_privacy_routes_refuse_campaign_staff_and_admit_privacy_staff_and_admins
         else:
             assert response.status_code in (200, 204), (role, response.get_data(as_text=True)[:200])
 
+
+
+def test_viewing_exporting_and_erasing_are_in_the_audit_log_by_user_id(client, privacy):
+    person = new_user(client)
+    uid = person["user"]["id"]
+    client.get(f"/v1/admin/users/{uid}", headers=privacy["headers"])
+    client.get(f"/v1/admin/users/{uid}/ledger", headers=privacy["headers"])
+    client.get(f"/v1/admin/users/{uid}/export", headers=privacy["headers"]).get_data()
+    client.delete(f"/v1/admin/users/{uid}", json={"confirm": "not-the-user"}, headers=privacy["headers"])
+    assert audit.entries(action="user.erase") == []  # a refused confirmation erases nothing and records nothing
+    client.delete(f"/v1/admin/users/{uid}", json={"confirm": uid}, headers=privacy["headers"])
+
+    entries = audit.entries(target=f"user:{uid}")
+    assert [entry.action for entry in reversed(entries)] == ["user.view", "user.view", "user.export", "user.erase"]
+    assert {str(entry.actor_id) for entry in entries} == {privacy["user"]["id"]}
+    assert all(person["user"]["email"] not in (entry.details or "") for entry in entries)
+    assert audit.verify().ok
