@@ -33,6 +33,7 @@ def create_app(config=None):
     register_extensions(app)
     register_push_provider(app)
     register_blueprints(app)
+    register_console(app)
     register_error_handlers(app)
     register_response_policy(app)
     register_commands(app)
@@ -94,6 +95,12 @@ def register_blueprints(app):
     app.register_blueprint(docs.blp)
     for blueprint in (auth.blp, me.blp, consents.blp, devices.blp, admin.blp, push.blp):
         api.register_blueprint(blueprint)
+
+
+def register_console(app):
+    import console
+
+    console.register(app)
 
 
 def register_response_policy(app):

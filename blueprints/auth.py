@@ -1,16 +1,16 @@
 """Registration, login, token refresh and logout (``/v1/auth``)."""
-import hashlib
 from datetime import date
 
 from flask import current_app, request
 from flask_jwt_extended import current_user, get_jwt
 from marshmallow import ValidationError, fields, post_load, validate, validates
 
-from auth.passwords import burn_password_check, hash_password, password_matches
+from auth.login import authenticate, login_limits
+from auth.passwords import hash_password
 from auth.sessions import RefreshReused, close_session, open_session, rotate_session
 from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, unstorable
 from core.errors import Conflict, Unauthorized
-from core.extensions import client_address, limiter
+from core.extensions import limiter
 from models import User, write_transaction
 from models.base import utcnow
 
@@ -66,26 +66,10 @@ class SessionSchema(TokensSchema):
     user = fields.Nested(UserSchema, required=True)
 
 
-def _login_failed(response):
-    return response.status_code == 401
-
-
-def _login_account_key():
-    """One account from one address: failures elsewhere must not lock its
-    owner out, so an address is refused only the accounts it failed."""
+def _login_email():
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
-    usable = isinstance(email, str) and not unstorable(email)
-    account = _pseudonym(User.normalize_email(email)) if usable else "-"
-    return f"login-account:{account}:{client_address()}"
-
-
-def _pseudonym(email):
-    """The counter's name for an account: the rate-limit storage (Redis)
-    must not hold email addresses, and a keyed digest cannot be reversed by
-    hashing a list of addresses."""
-    key = current_app.config["SECRET_KEY"].encode()[:64]
-    return hashlib.blake2b(email.encode(), key=key, digest_size=16).hexdigest()
+    return email if isinstance(email, str) and not unstorable(email) else None
 
 
 def _refresh_session_key():
@@ -121,20 +105,15 @@ def register(data):
 
 
 @blp.route("/login", methods=["POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN"], deduct_when=_login_failed)
-@limiter.limit(
-    lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"], key_func=_login_account_key, deduct_when=_login_failed
-)
+@login_limits(_login_email)
 @blp.arguments(LoginSchema)
 @blp.response(200, SessionSchema)
 @blp.alt_response(401, response="UNAUTHORIZED", description="Wrong email or password")
 @blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def login(data):
     """Exchange email and password for an access and a refresh token."""
-    user = User.by_email(data["email"])
+    user = authenticate(data["email"], data["password"])
     if user is None:
-        burn_password_check(data["password"])
-    if user is None or not password_matches(user.password_hash, data["password"]):
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
     return {"user": user, **open_session(user)}
 

@@ -311,7 +311,7 @@ class ApiBlueprint(Blueprint):
             @wraps(view)
             def wrapper(*args, **kwargs):
                 g.jwt_load_user = load_user or bool(roles)
-                verify_jwt_in_request(refresh=refresh, verify_type=not any_token)
+                verify_jwt_in_request(refresh=refresh, verify_type=not any_token, locations=["headers"])
                 if roles and not current_user.has_role(*roles):
                     raise Forbidden(f"This route is for staff with the role {' or '.join(sorted(set(roles) | {'admin'}))}.")
                 if not query_declared:

@@ -126,7 +126,18 @@ def derived_settings(config, instance_path):
         "PROPAGATE_EXCEPTIONS": False,
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],
+        # The API reads tokens from the Authorization header only; the console
+        # reads its own from a cookie (each side names its location when it
+        # verifies, so a console cookie never authenticates /v1).
         "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ACCESS_COOKIE_NAME": "console_session",
+        "JWT_ACCESS_COOKIE_PATH": "/console",
+        "JWT_ACCESS_CSRF_COOKIE_NAME": "console_csrf",
+        "JWT_ACCESS_CSRF_COOKIE_PATH": "/console",
+        "JWT_COOKIE_SAMESITE": "Strict",
+        "JWT_COOKIE_SECURE": config["APP_ENV"] == "production",
+        "JWT_COOKIE_CSRF_PROTECT": True,
+        "JWT_CSRF_CHECK_FORM": True,
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=config["ACCESS_TOKEN_MINUTES"]),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=config["REFRESH_TOKEN_DAYS"]),
         # ratelimit.CountedRedisStorage: the rate-limit headers cost no extra round trips

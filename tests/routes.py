@@ -49,19 +49,32 @@ def openapi_body_operations():
     return operations
 
 
-def all_routes():
-    """(method, rule, sample path) for every route of an app built with the
-    default blueprints."""
+def _rules():
     with tempfile.TemporaryDirectory() as tmp:
-        app = _app(tmp)
-        rules = list(app.url_map.iter_rules())
+        return list(_app(tmp).url_map.iter_rules())
+
+
+def all_routes():
+    """(method, rule, sample path) for every route of the API (the console's
+    pages, HTML behind a cookie, have ``console_routes``)."""
     routes = []
-    for rule in rules:
-        if rule.endpoint == "static":
+    for rule in _rules():
+        if rule.endpoint == "static" or rule.endpoint.startswith("console."):
             continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             routes.append((method, rule.rule, sample_path(rule)))
     return sorted(routes)
+
+
+def console_routes():
+    """(method, rule, sample path, endpoint) for every route of the console."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = _app(tmp)
+        views = dict(app.view_functions)
+        rules = list(app.url_map.iter_rules())
+    return sorted((method, rule.rule, sample_path(rule), rule.endpoint, views[rule.endpoint])
+                  for rule in rules if rule.endpoint.startswith("console.")
+                  for method in sorted(rule.methods - {"HEAD", "OPTIONS"}))
 
 
 def sample_path(rule):

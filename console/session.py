@@ -1,0 +1,68 @@
+"""Signing in and out of the console. The session is the API's
+(``auth.sessions``); its access token travels in an HttpOnly,
+SameSite=Strict cookie limited to ``/console``. When the token expires the
+operator signs in again (the next page redirects to the sign-in and back):
+no refresh token is kept in the browser."""
+from flask import redirect, render_template, request, url_for
+from flask_jwt_extended import get_jwt, set_access_cookies, unset_access_cookies
+
+from auth.login import authenticate, login_limits
+from auth.sessions import close_session, open_session
+from console.web import PageRefused, blp, safe_next, staff_page
+
+# One answer for an unknown address, a wrong password and a non-staff
+# account: the sign-in must not tell which accounts are staff.
+REFUSAL = "Wrong email or password."
+
+
+def _form_email():
+    email = request.form.get("email")
+    return email if email else None
+
+
+def _same_origin():
+    """A sign-in posted from another site is refused (login CSRF). Browsers
+    say where a request comes from in ``Sec-Fetch-Site``, and older ones in
+    ``Origin`` (``null`` under our no-referrer policy, so only a named
+    origin can be compared)."""
+    if request.headers.get("Sec-Fetch-Site") in ("cross-site", "same-site"):
+        return False
+    origin = request.headers.get("Origin")
+    return origin in (None, "null") or origin == request.host_url.rstrip("/")
+
+
+@blp.get("/sign-in")
+def sign_in():
+    return render_template("console/sign_in.html", next=request.args.get("next", ""), error=None)
+
+
+@blp.post("/sign-in")
+@login_limits(_form_email)
+def sign_in_submit():
+    if not _same_origin():
+        raise PageRefused(403, "Sign in from the console's own page.")
+    email, password = request.form.get("email", ""), request.form.get("password", "")
+    next_page = request.form.get("next", "")
+    user = authenticate(email, password) if email and password and len(email) <= 254 and len(password) <= 1024 else None
+    if user is None or not user.is_staff:
+        return render_template("console/sign_in.html", next=next_page, error=REFUSAL, email=email), 401
+    # audit: sign-in (auth.audit.record(user, "console.sign_in")) once the audit log is merged
+    tokens = open_session(user)
+    response = redirect(safe_next(next_page), code=303)
+    set_access_cookies(response, tokens["access_token"])
+    return response
+
+
+@blp.post("/sign-out")
+@staff_page()
+def sign_out():
+    close_session(get_jwt())
+    response = redirect(url_for("console.sign_in"), code=303)
+    unset_access_cookies(response)
+    return response
+
+
+@blp.get("/")
+def index():
+    return redirect(url_for("console.overview"))
+
