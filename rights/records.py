@@ -66,12 +66,16 @@ def user_record(user, actor):
     }
 
 
+def ledger_history(user, cursor=None, limit=50):
+    """One page of the user's ledger entries, newest first: ``(entries, next cursor)``."""
+    return keyset_page(LedgerEntry.select().where(LedgerEntry.user == user.id), LedgerEntry.id, cursor, limit)
+
+
 def ledger_page(user, actor, cursor=None, limit=50):
     """One page of the user's ledger entries, newest first, with the
     chain's status. The audit log keeps who looked."""
     audit.record(actor, "user.view", f"user:{user.id}", {"part": "ledger"})
-    items, next_key = keyset_page(LedgerEntry.select().where(LedgerEntry.user == user.id), LedgerEntry.id,
-                                  cursor, limit)
+    items, next_key = ledger_history(user, cursor, limit)
     return {"items": items, "next_cursor": next_key, "chain": chain_status(user)}
 
 
