@@ -1,5 +1,4 @@
 """Devices, device snapshots, push tokens and locations (``/v1/devices``)."""
-import math
 import zoneinfo
 from datetime import datetime, timedelta
 
@@ -10,37 +9,17 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, user_row
 from collection import devices, locations, tokens
 from core.errors import NotFound
+from core.schemas import FiniteNumber
 from core.extensions import limiter
 from models.base import utcnow
-from models.device import GATED_DEVICE_COLUMNS, GATED_DEVICE_FIELDS, Device, PushToken
+from models.device import GATED_DEVICE_COLUMNS, GATED_DEVICE_FIELDS, PLATFORMS, Device, PushToken
 
 blp = ApiBlueprint("devices", __name__, url_prefix="/v1/devices", description="Devices and their reports")
 
-PLATFORMS = ("android", "ios", "harmonyos", "web")
 MAX_BATCH = 500
 TIMEZONES = frozenset(zoneinfo.available_timezones())
 EARLIEST_EVENT = datetime(2000, 1, 1)
 FUTURE_TOLERANCE = timedelta(minutes=5)
-
-
-class FiniteNumber(fields.Float):
-    """A JSON number: not a string, not a boolean, not NaN or infinite."""
-
-    def __init__(self, **kwargs):
-        metadata = kwargs.pop("metadata", {})
-        metadata.setdefault("description", "A finite JSON number (no NaN or Infinity).")
-        super().__init__(metadata=metadata, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValidationError("Must be a number.")
-        try:
-            value = float(value)
-        except OverflowError:  # an integer beyond any float
-            raise ValidationError("Must be a finite number.") from None
-        if not math.isfinite(value):
-            raise ValidationError("Must be a finite number.")
-        return value
 
 
 def _text(limit):

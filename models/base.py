@@ -15,12 +15,6 @@ def utcnow():
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def to_naive_utc(value):
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
-
-
 def is_postgres():
     return isinstance(db.obj, PostgresqlDatabase)
 

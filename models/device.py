@@ -17,6 +17,8 @@ from peewee import (
 from models.account import User
 from models.base import BaseModel, utcnow
 
+PLATFORMS = ("android", "ios", "harmonyos", "web")
+
 # The device details kept only while ``device_info`` is in effect (policy
 # §1.2(3); docs/architecture.md), with their column lengths: the one list every use derives from.
 GATED_DEVICE_COLUMNS = {"model": 64, "manufacturer": 64, "os_name": 64, "os_version": 64, "carrier": 64,
