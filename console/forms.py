@@ -1,12 +1,10 @@
 """Console forms loaded by marshmallow schemas, as the API loads its JSON
 bodies: limits and choices are declared once per form, never checked by
 hand in a view."""
-import re
-
 from flask import request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL refuses NUL; a lone surrogate has no UTF-8 form
+from core.schemas import first_unstorable
 
 
 class FormSchema(Schema):
@@ -18,9 +16,7 @@ class FormSchema(Schema):
 
     @pre_load
     def refuse_unstorable_text(self, data, **kwargs):
-        errors = {name: ["Must not contain NUL characters or unpaired surrogates."]
-                  for name, value in data.items()
-                  if any(UNSTORABLE.search(item) for item in (value if isinstance(value, list) else [value]))}
+        errors = {name: [first_unstorable(value)] for name, value in data.items() if first_unstorable(value)}
         if errors:
             raise ValidationError(errors)
         return data

@@ -9,13 +9,14 @@ import consent
 from consent import catalogue
 from console.forms import FormSchema, load_form
 from console.web import blp, staff_page
+from core.schemas import FullMatch
 from models.consent import PolicyVersion
 from push import campaigns
 
 
 class PolicyForm(FormSchema):
     version = fields.String(required=True, validate=[
-        validate.Length(min=1, max=32), validate.Regexp(r"^[A-Za-z0-9._-]+\Z", error="Letters, digits, . _ - only.")])
+        validate.Length(min=1, max=32), FullMatch(r"^[A-Za-z0-9._-]+$", error="Letters, digits, . _ - only.")])
     text = fields.String(required=True, validate=validate.Length(min=1, max=200_000))
     changed_permissions = fields.List(fields.String(validate=validate.OneOf(catalogue.KEYS)), load_default=list)
     notify = fields.Boolean(load_default=False)

@@ -95,6 +95,14 @@ def test_a_guardian_form_with_a_missing_field_is_refused_naming_it(client, priva
     assert GuardianConsent.select().count() == 0
 
 
+def test_a_guardian_form_with_text_that_cannot_be_stored_is_refused(client, privacy):
+    minor = new_user(client, birth_date=years_ago(14).isoformat())
+    response = privacy.post(f"/console/users/{minor['user']['id']}/guardian-consent",
+                            data={**GUARDIAN, "guardian_name": "Parent\x00P"})
+    assert response.status_code == 422 and "guardian_name: Must not contain NUL" in text(response)
+    assert GuardianConsent.select().count() == 0
+
+
 def test_the_export_download_is_the_users_export(client, privacy):
     person = new_user(client)
     put_consents(client, person["headers"], device_info=True)
