@@ -83,7 +83,7 @@ def record(actor, action, target=None, details=None):
 
 def _filtered(actor=None, action=None, target=None):
     actor_id = getattr(actor, "id", actor)
-    return AuditEntry.newest_first(actor_id=actor_id, action=action, target=target)
+    return AuditEntry.matching(actor_id=actor_id, action=action, target=target)
 
 
 def entries(actor=None, action=None, target=None, before_seq=None, limit=50):

@@ -7,10 +7,11 @@ import json
 import logging
 import re
 import uuid
+from contextvars import ContextVar
 
 import peewee
 import redis.exceptions
-from flask import g, has_request_context, jsonify, request
+from flask import g, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, fields
 from werkzeug.exceptions import HTTPException
@@ -44,6 +45,9 @@ CODES = {
     500: "internal_error",
 }
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# The id of the request being served, for domain code (the audit log), which
+# reads no ``flask.g``; None outside a request (a command, a worker task).
+_request_id = ContextVar("request_id", default=None)
 
 
 
@@ -274,11 +278,21 @@ def handle_unexpected(error):
 def assign_request_id():
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id_token = _request_id.set(g.request_id)
+
+
+def release_request_id(_exc):
+    token = g.pop("request_id_token", None)
+    if token is not None:
+        try:
+            _request_id.reset(token)
+        except ValueError:  # torn down in another context than it was set in
+            _request_id.set(None)
 
 
 def current_request_id():
     """The id of the request being served; None outside a request (a CLI command, a task)."""
-    return g.get("request_id") if has_request_context() else None
+    return _request_id.get()
 
 
 def expose_request_id(response):
@@ -290,6 +304,7 @@ def expose_request_id(response):
 def register_error_handlers(app):
     """The error envelope for every error, routing 404/405 and token errors included, and request ids."""
     app.before_request(assign_request_id)
+    app.teardown_request(release_request_id)
     app.after_request(expose_request_id)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DomainError, handle_domain_error)

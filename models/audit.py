@@ -35,7 +35,8 @@ class AuditEntry(BaseModel):
         return cls.select(cls.seq, cls.hash).order_by(cls.seq.desc()).first()
 
     @classmethod
-    def newest_first(cls, actor_id=None, action=None, target=None):
+    def matching(cls, actor_id=None, action=None, target=None):
+        """Entries of one actor, action and/or target (None: any)."""
         query = cls.select()
         if actor_id is not None:
             query = query.where(cls.actor_id == actor_id)

@@ -57,6 +57,11 @@ def test_the_system_is_an_actor_without_a_person(app):
     assert audit.verify().ok
 
 
+def test_an_entry_made_after_a_request_carries_no_request_id(client, staff):
+    assert client.get("/healthz", headers={"X-Request-ID": "req-earlier-0001"}).status_code == 200
+    assert audit.record(staff, "user.view", "user:1").request_id is None
+
+
 def test_an_unknown_action_or_personal_details_are_refused(app, staff):
     with pytest.raises(ValueError):
         audit.record(staff, "user.peek", "user:1")

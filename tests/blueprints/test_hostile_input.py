@@ -65,23 +65,26 @@ def valid_bodies(world):
             "send_at": ago(minutes=-60)}),
         "POST /v1/notifications": ("admin", lambda: {"user_id": world["user"]["user"]["id"], "title": "Order",
                                                      "body": "Shipped", "data": {"order": "42"}}),
+        "PATCH /v1/admin/staff/{staff_id}": ("admin", lambda: {"role": "campaigns"}),  # the role it has
     }
 
 
 @pytest.fixture
-def world(client, admin):
+def world(client, auth, admin):
     user = new_user(client)
     put_consents(client, user["headers"], device_info=True, location=True, precise_location=True,
                  service_push=True, personalization=True)
     device = add_device(client, user["headers"])
     counter = iter(range(1, 10**6))
     return {"user": user, "admin": admin, "device": device, "anonymous": {"headers": {}},
+            "staff": auth.staff("campaigns"),
             "fresh": lambda: uuid.uuid4().hex[:12], "tick": lambda: next(counter) % 3000 + 1}
 
 
 def path_of(label, world):
     return (label.split(" ", 1)[1].replace("{device_id}", world["device"]["id"])
-            .replace("{user_id}", world["user"]["user"]["id"]))
+            .replace("{user_id}", world["user"]["user"]["id"])
+            .replace("{staff_id}", world["staff"]["user"]["id"]))
 
 
 def leaves(value, path=()):
@@ -152,7 +155,7 @@ BODY_OPERATIONS = openapi_body_operations()
 
 
 def test_every_operation_with_a_body_has_a_valid_body_here():
-    fake_world = {"fresh": lambda: "x", "tick": lambda: 1, "user": {}, "device": {}}
+    fake_world = {"fresh": lambda: "x", "tick": lambda: 1, "user": {}, "device": {}, "staff": {}}
     assert sorted(valid_bodies(fake_world)) == sorted(BODY_OPERATIONS)
 
 
