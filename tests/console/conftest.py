@@ -70,10 +70,13 @@ def console(client):
 
 # -- the browser ------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
     """Debian's Chromium under Playwright. Missing, the browser tests fail
-    in CI (``CI=true``: ``.ci/run`` installs it) and skip elsewhere."""
+    in CI (``CI=true``: ``.ci/run`` installs it) and skip elsewhere. One per
+    module: while Playwright's sync API runs, its event loop runs in the
+    main thread, and every later ``asyncio.run`` of the suite (the push
+    providers') would fail with "cannot be called from a running event loop"."""
     if not os.path.exists(CHROMIUM):
         reason = f"the browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("CI") == "true":
