@@ -31,12 +31,17 @@ def _render(chart):
 
 
 def bars(title, counts, *, label="count", horizontal=True, empty="nothing to show"):
-    """A bar per key of ``counts`` ({name: number}), largest first."""
+    """A bar per key of ``counts`` ({name: number}), largest first, each
+    labelled with its name and its number."""
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+    if horizontal:
+        ordered.reverse()  # pygal draws a horizontal chart's first bar at the bottom
     chart = (pygal.HorizontalBar if horizontal else pygal.Bar)(
-        **_options(title=title, show_legend=False, height=max(160, 60 + 34 * len(counts)), width=640,
-                   no_data_text=empty, print_values=True))
-    for name, value in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
-        chart.add(str(name), [{"value": value, "label": label}])
+        **_options(title=title, show_legend=False, height=max(160, 70 + 36 * len(counts)), width=640,
+                   no_data_text=empty, print_values=True, truncate_label=-1, min_scale=1, max_scale=6,
+                   value_formatter=lambda value: f"{value:g}"))
+    chart.x_labels = [str(name) for name, _ in ordered]
+    chart.add(label, [value for _, value in ordered])
     return _render(chart)
 
 
@@ -52,13 +57,14 @@ def stacked(title, categories, series, *, height=320, width=760):
 
 
 def daily(title, days, series, *, height=300, width=900):
-    """One line per ``series`` item ({name: [value per day]}) over ``days``
-    (dates), a label every week."""
-    chart = pygal.Line(**_options(title=title, height=height, width=width, show_dots=False, fill=False,
-                                  x_label_rotation=30, show_minor_x_labels=False, truncate_label=-1,
-                                  no_data_text="no data"))
+    """Bars per day for each ``series`` item ({name: [value per day]}) over
+    ``days`` (dates), a date label every week."""
+    chart = pygal.Bar(**_options(title=title, height=height, width=width, x_label_rotation=0,
+                                 show_minor_x_labels=False, truncate_label=-1, show_minor_y_labels=False,
+                                 y_labels_major_count=5, min_scale=2, max_scale=6, no_data_text="no data",
+                                 value_formatter=lambda value: f"{value:g}"))
     chart.x_labels = [d.isoformat() for d in days]
-    chart.x_labels_major = [d.isoformat() for i, d in enumerate(days) if i % 7 == 0]
+    chart.x_labels_major = [d.isoformat() for i, d in enumerate(days) if (len(days) - 1 - i) % 14 == 0]
     for name, values in series.items():
         chart.add(name, list(values))
     return _render(chart)

@@ -46,7 +46,6 @@ def sign_in_submit():
     user = authenticate(email, password) if email and password and len(email) <= 254 and len(password) <= 1024 else None
     if user is None or not user.is_staff:
         return render_template("console/sign_in.html", next=next_page, error=REFUSAL, email=email), 401
-    # audit: sign-in (auth.audit.record(user, "console.sign_in")) once the audit log is merged
     tokens = open_session(user)
     response = redirect(safe_next(next_page), code=303)
     set_access_cookies(response, tokens["access_token"])

@@ -46,7 +46,8 @@ class PageRefused(Exception):
 def staff_page(*roles):
     """A console view for staff holding one of ``roles`` (``admin`` always
     may; no roles: any staff). Without a valid session a page is redirected
-    to the sign-in, any other request refused with 401; a state-changing
+    to the sign-in, any other request (a script's fetch included) refused
+    with 401; a state-changing
     request without the session's CSRF token (form field ``csrf_token`` or
     header ``X-CSRF-TOKEN``) is refused with 403, as is staff without the role."""
     def decorator(view):
@@ -58,7 +59,8 @@ def staff_page(*roles):
             except CSRFError:
                 raise PageRefused(403, "This request did not carry the page's security token; reload the page and try again.") from None
             except (JWTExtendedException, PyJWTError):
-                if request.method in ("GET", "HEAD"):
+                # a page opened is sent to the sign-in; a fragment fetched by a script is refused
+                if request.method in ("GET", "HEAD") and request.headers.get("Sec-Fetch-Mode", "navigate") == "navigate":
                     return redirect(url_for("console.sign_in", next=request.full_path.rstrip("?")))
                 raise PageRefused(401, "Your console session has ended; sign in again.") from None
             if not current_user.is_staff:

@@ -205,6 +205,13 @@ class Delivery(BaseModel):
         return {row.status: row.n for row in query}
 
     @classmethod
+    def reasons(cls, campaign):
+        """``{(status, reason): deliveries}`` of ``campaign`` (reason None when none was given)."""
+        query = (cls.select(cls.status, cls.reason, fn.COUNT(cls.id).alias("n"))
+                 .where(cls.campaign == campaign).group_by(cls.status, cls.reason))
+        return {(row.status, row.reason): row.n for row in query}
+
+    @classmethod
     def cancel_open_for_user(cls, user, kind):
         campaigns = Campaign.select(Campaign.id).where(Campaign.kind == kind)
         return (

@@ -99,6 +99,52 @@ def preview(campaign):
     return audience.preview(campaign)
 
 
+def draft(data):
+    """An unsaved campaign made of ``data`` (as ``create`` takes it), for a
+    preview of its audience before anything is stored."""
+    return Campaign(kind=data.get("kind") or "marketing", audience=data.get("audience") or {},
+                    target_user=None, status=Campaign.DRAFT)
+
+
+def progress(campaign):
+    """How far sending has come: ``{done, total, percent, finished}``. The
+    total grows while the fan-out plans; 100 % only once the campaign is
+    completed (or cancelled)."""
+    counters = status(campaign)
+    done = counters["targeted"] - counters["pending"]
+    finished = campaign.status in (Campaign.COMPLETED, Campaign.CANCELLED)
+    if finished:
+        percent = 100
+    else:
+        percent = min(99, (100 * done) // counters["targeted"]) if counters["targeted"] else 0
+    return {"done": done, "total": counters["targeted"], "percent": percent, "finished": finished,
+            "counters": counters}
+
+
+def results(campaign):
+    """What became of every device the campaign targeted: ``{outcomes:
+    {outcome: devices}, reasons: {reason: devices}}``. Devices the audience
+    excluded count as ``excluded`` under the preview's reason names
+    (``marketing_push:not_asked``, ``filter:area`` ...); deliveries skipped
+    or cancelled later under the reason they were given."""
+    outcomes, reasons = {}, {}
+    for reason, count in CampaignExclusion.counts(campaign).items():
+        outcomes["excluded"] = outcomes.get("excluded", 0) + count
+        reasons[reason] = reasons.get(reason, 0) + count
+    for (outcome, reason), count in Delivery.reasons(campaign).items():
+        outcomes[outcome] = outcomes.get(outcome, 0) + count
+        if reason and outcome != Delivery.SENT:
+            reasons[reason] = reasons.get(reason, 0) + count
+    return {"outcomes": outcomes, "reasons": reasons}
+
+
+def in_flight(limit=20):
+    """Campaigns sending, paused or scheduled now, oldest first."""
+    live = (Campaign.SENDING, Campaign.PAUSED, Campaign.SCHEDULED)
+    return list(Campaign.select().where(Campaign.status.in_(live))
+                .order_by(Campaign.created_at, Campaign.id).limit(limit))
+
+
 # -- service notifications -----------------------------------------------------------
 
 class PushUnavailable(ServiceUnavailable):

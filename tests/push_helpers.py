@@ -1,7 +1,12 @@
 """Helpers for push tests: members with a push token, campaigns, and the
 config of an app whose FCM provider talks to the local fake FCM server."""
+import os
+import signal
+import subprocess
+import sys
 import uuid
 
+from tests.conftest import ROOT
 from tests.consent_helpers import new_user, put_consents
 from tests.device_helpers import add_device
 
@@ -52,3 +57,34 @@ def send(client, admin, campaign):
 
 def campaign_state(client, admin, campaign):
     return client.get(f"/v1/admin/campaigns/{campaign['id']}", headers=admin["headers"]).json
+
+
+def consumer_env(app, settings=()):
+    """The environment of a ``huey_consumer`` working for ``app``: its
+    database, queue, secrets, push provider and the named ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "JWT_SECRET_KEY", "PUSH_PROVIDER", "FCM_CREDENTIALS_FILE",
+                 "FCM_PROJECT_ID", "FCM_ENDPOINT", *settings):
+        if app.config.get(name) is not None:
+            env[name] = str(app.config[name])
+    env["INSTANCE_PATH"] = app.instance_path
+    return env
+
+
+def start_consumer(app, log_path, workers=2, settings=()):
+    """A real ``huey_consumer`` process for ``app`` (stop it with ``stop``)."""
+    log = open(log_path, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "huey.bin.huey_consumer", "app.huey", "-w", str(workers), "-k", "thread"],
+        cwd=ROOT, env=consumer_env(app, settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def stop(process):
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

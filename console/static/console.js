@@ -15,16 +15,19 @@ function consoleFetch(url, options) {
 }
 
 // <div data-live-url="..." data-live-every="2000">: replaced by the fragment the URL
-// renders, every few seconds, until the fragment says data-live-done.
+// renders, every few seconds; with data-live-until-done, until the fragment says data-live-done
+// (then the page is loaded again, so that its status and actions follow).
 function startLive(element) {
   const every = parseInt(element.dataset.liveEvery || "2000", 10);
+  const done = () => "liveUntilDone" in element.dataset && element.querySelector("[data-live-done]");
   const tick = () => {
     consoleFetch(element.dataset.liveUrl).then(r => r.ok ? r.text() : Promise.reject(r.status)).then(html => {
       element.innerHTML = html;
-      if (!element.querySelector("[data-live-done]")) setTimeout(tick, every);
+      if (done()) window.location.reload();
+      else setTimeout(tick, every);
     }).catch(() => setTimeout(tick, every * 2));
   };
-  if (!element.querySelector("[data-live-done]")) setTimeout(tick, every);
+  if (!done()) setTimeout(tick, every);
 }
 
 // <form data-preview-url="..." data-preview-target="#id">: on every change of the form,

@@ -74,9 +74,9 @@ def console(client):
 def chromium():
     """Debian's Chromium under Playwright. Missing, the browser tests fail
     in CI (``CI=true``: ``.ci/run`` installs it) and skip elsewhere. One per
-    module: while Playwright's sync API runs, its event loop runs in the
-    main thread, and every later ``asyncio.run`` of the suite (the push
-    providers') would fail with "cannot be called from a running event loop"."""
+    module, not per session: Playwright's sync API keeps an event loop
+    running in the main thread while it lives, and later tests that call
+    ``asyncio.run`` (firebase-admin's) must not find it."""
     if not os.path.exists(CHROMIUM):
         reason = f"the browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("CI") == "true":

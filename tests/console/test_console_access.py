@@ -154,3 +154,8 @@ def test_console_pages_load_nothing_from_elsewhere(console, staff):
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'self'" in policy and "script-src 'self'" in policy
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_fragment_fetched_without_a_session_is_refused_not_redirected(client):
+    response = client.get("/console/overview/sending", headers={"Sec-Fetch-Mode": "cors"})
+    assert response.status_code == 401

@@ -4,15 +4,14 @@ consumers share one campaign (issue 5, acceptance 3 and 4). The queue is
 SQLite when the suite runs embedded, Redis when TEST_REDIS_URL is set."""
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from models import Campaign, Delivery
-from tests.conftest import ROOT
-from tests.push_helpers import create_campaign, fcm_config, member
+from tests.push_helpers import create_campaign, fcm_config, member, stop
+from tests.push_helpers import consumer_env as push_consumer_env
+from tests.push_helpers import start_consumer as start_push_consumer
 
 pytestmark = pytest.mark.slow
 
@@ -32,31 +31,11 @@ def app(queued_app):
 
 
 def consumer_env(app):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
-    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "JWT_SECRET_KEY", "PUSH_PROVIDER", "FCM_CREDENTIALS_FILE",
-                 "FCM_PROJECT_ID", "FCM_ENDPOINT", *SETTINGS):
-        if app.config.get(name) is not None:
-            env[name] = str(app.config[name])
-    env["INSTANCE_PATH"] = app.instance_path
-    return env
+    return push_consumer_env(app, SETTINGS)
 
 
 def start_consumer(app, log_path, workers=2):
-    log = open(log_path, "ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "huey.bin.huey_consumer", "app.huey", "-w", str(workers), "-k", "thread"],
-        cwd=ROOT, env=consumer_env(app), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-
-
-def stop(process):
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    return start_push_consumer(app, log_path, workers, settings=SETTINGS)
 
 
 def wait_for(predicate, timeout, what, log_path):
