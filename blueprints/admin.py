@@ -1,18 +1,23 @@
 """Operators' routes (``/v1/admin``): policies, guardian consent, a user's
-consents, statistics, staff and the audit log."""
+consents, statistics, staff and the audit log, and what staff answering a
+privacy request need: finding a user, the user's record and ledger, minors
+awaiting a guardian, export and erasure."""
+from flask import Response, stream_with_context
 from flask_jwt_extended import current_user
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from peewee import IntegrityError
 
 import consent
 from auth import audit, staff
-from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime
-from blueprints.consents import ConsentOverviewSchema, PolicySchema, change_context
+from blueprints.base import ApiBlueprint, FullMatch, PageArgs, StrictSchema, UtcDateTime, page_schema
+from blueprints.consents import ConsentOverviewSchema, LedgerEntrySchema, PolicySchema, change_context
+from blueprints.me import EXPORT_FORMAT
 from consent import catalogue
 from core.errors import Conflict, NotFound
 from models.account import STAFF_ROLES, User
+from models.device import GATED_DEVICE_FIELDS
 from push import campaigns
-from rights import stats
+from rights import records, stats
 
 blp = ApiBlueprint("admin", __name__, url_prefix="/v1/admin", description="Operators")
 
@@ -142,6 +147,170 @@ def device_stats(args):
 def consent_stats():
     """Per permission: granted, withdrawn, not asked."""
     return stats.consent_counts()
+
+
+# -- privacy requests (policy section 5) ---------------------------------------------
+
+SEARCH_FIELDS = ("email", "phone", "id")
+
+
+class UserSearchArgs(StrictSchema):
+    email = fields.String(validate=validate.Length(min=1, max=254), metadata={
+        "description": "Matched as normalized (case and surrounding spaces ignored)"})
+    phone = fields.String(validate=validate.Length(min=1, max=40), metadata={
+        "description": "Matched on its digits and leading +, as registration stores it"})
+    id = fields.UUID()
+
+    @validates_schema
+    def exactly_one(self, data, **kwargs):
+        given = [name for name in SEARCH_FIELDS if name in data]
+        if len(given) != 1:
+            message = ["Give exactly one of email, phone or id."]
+            raise ValidationError({name: message for name in (given or SEARCH_FIELDS)})
+
+
+class UserSummarySchema(Schema):
+    id = fields.UUID()
+    email = fields.String()
+    phone = fields.String(allow_none=True)
+    birth_date = fields.Date(allow_none=True)
+    role = fields.String()
+    created_at = UtcDateTime()
+
+
+class UserSearchSchema(Schema):
+    items = fields.List(fields.Nested(UserSummarySchema), required=True, metadata={
+        "description": f"At most {records.SEARCH_LIMIT}; a phone number may be shared"})
+
+
+class GuardianRecordSchema(Schema):
+    id = fields.UUID()
+    guardian_name = fields.String()
+    relationship = fields.String()
+    evidence_ref = fields.String()
+    recorded_at = UtcDateTime()
+    revoked_at = UtcDateTime(allow_none=True)
+
+
+class StoredDeviceSchema(Schema):
+    id = fields.UUID()
+    installation_id = fields.String()
+    platform = fields.String()
+    app_version = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    last_seen_at = UtcDateTime()
+
+
+for _name in GATED_DEVICE_FIELDS:
+    StoredDeviceSchema._declared_fields[_name] = fields.String(allow_none=True, metadata={
+        "description": "Stored only while device_info is in effect"})
+
+
+class ChainStatusSchema(Schema):
+    ok = fields.Boolean(metadata={"description": "The user's ledger chain recomputes and matches the consent table"})
+    entries = fields.Integer(metadata={"description": "Entries verified"})
+    failure = fields.String(allow_none=True, metadata={"description": "The first entry that does not verify, and why"})
+
+
+class UserRecordSchema(Schema):
+    user = fields.Nested(UserSummarySchema)
+    consents = fields.Nested(ConsentOverviewSchema)
+    guardian_consents = fields.List(fields.Nested(GuardianRecordSchema), metadata={
+        "description": "Newest first; revoked ones included"})
+    devices = fields.List(fields.Nested(StoredDeviceSchema), metadata={"description": "As stored (as the export shows)"})
+    chain = fields.Nested(ChainStatusSchema)
+
+
+class UserLedgerSchema(page_schema(LedgerEntrySchema, "UserLedgerPage")):
+    chain = fields.Nested(ChainStatusSchema, required=True)
+
+
+class AwaitingMinorSchema(Schema):
+    id = fields.UUID()
+    email = fields.String()
+    birth_date = fields.Date()
+    created_at = UtcDateTime()
+    waiting = fields.List(fields.String(), metadata={
+        "description": "Permissions the minor granted that wait for a guardian's consent"})
+
+
+class UuidCursor(fields.UUID):
+    """The page cursor of a list ordered by user id."""
+
+
+AwaitingMinorPageSchema = page_schema(AwaitingMinorSchema, "AwaitingMinorPage", cursor=UuidCursor)
+
+
+class AwaitingMinorArgs(PageArgs):
+    cursor = UuidCursor(load_default=None)
+
+
+class ErasureSchema(StrictSchema):
+    confirm = fields.String(required=True, validate=validate.Length(min=1, max=254), metadata={
+        "description": "The user's email or id, typed by the operator"})
+
+
+@blp.route("/users", methods=["GET"])
+@blp.auth(roles=("privacy",))
+@blp.arguments(UserSearchArgs, location="query")
+@blp.response(200, UserSearchSchema)
+def find_users(args):
+    """Find users by exactly one of email, phone number or id."""
+    return {"items": records.find_users(args.get("email"), args.get("phone"), args.get("id"))}
+
+
+@blp.route("/users/<uuid:user_id>", methods=["GET"])
+@blp.auth(roles=("privacy",))
+@blp.response(200, UserRecordSchema)
+def user_record(user_id):
+    """A user's record: profile, consents with the reason each is not in
+    effect, guardian consents, devices as stored, and whether the user's
+    ledger chain verifies. The ledger itself is paged at ``/ledger``."""
+    return records.user_record(records.get_user(user_id), current_user)
+
+
+@blp.route("/users/<uuid:user_id>/ledger", methods=["GET"])
+@blp.auth(roles=("privacy",))
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, UserLedgerSchema)
+def user_ledger(args, user_id):
+    """The user's ledger entries, newest first, with the chain's verification status."""
+    return records.ledger_page(records.get_user(user_id), current_user, args["cursor"], args["limit"])
+
+
+@blp.route("/users/<uuid:user_id>/export", methods=["GET"])
+@blp.auth(roles=("privacy",))
+@blp.doc(description=EXPORT_FORMAT, responses={"200": {
+    "description": "Everything held about the user (streamed JSON), as the user's own export",
+    "content": {"application/json": {"schema": {"type": "object", "properties": {
+        "format_version": {"type": "integer"}, "exported_at": {"type": "string", "format": "date-time"}}}}}}})
+def export_user(user_id):
+    """Everything held about the user, on the user's request (streamed)."""
+    user = records.get_user(user_id)
+    response = Response(stream_with_context(records.export_on_request(user, current_user)),
+                        mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="user-{user.id}.json"'
+    return response
+
+
+@blp.route("/users/<uuid:user_id>", methods=["DELETE"])
+@blp.auth(roles=("privacy",))
+@blp.arguments(ErasureSchema)
+@blp.response(204)
+@blp.alt_response(409, response="CONFLICT", description="A staff account (staff management removes those)")
+def erase_user(data, user_id):
+    """Erase the user on their request; ``confirm`` must be the user's email or id."""
+    records.erase_on_request(records.get_user(user_id), current_user, data["confirm"])
+
+
+@blp.route("/minors-awaiting-guardian", methods=["GET"])
+@blp.auth(roles=("privacy",))
+@blp.arguments(AwaitingMinorArgs, location="query")
+@blp.response(200, AwaitingMinorPageSchema)
+def minors_awaiting_guardian(args):
+    """Minors without a guardian's consent on record, with the permissions
+    they granted that wait for it (policy section 7)."""
+    return records.minors_awaiting_guardian(args["cursor"], args["limit"])
 
 
 # -- staff and the audit log (administrators only) ---------------------------------

@@ -130,18 +130,18 @@ def _check(entry, expected_seq, expected_prev):
     return None
 
 
-def verify():
-    """Recompute every chain; stop at the first entry that does not verify."""
-    report = VerifyReport()
-    query = (
+def _entries_with_owner():
+    return (
         LedgerEntry.select(LedgerEntry, User.ledger_subject.alias("owner_subject"))
         .join(User, JOIN.LEFT_OUTER, on=(LedgerEntry.user == User.id))
-        # insertion order, so that an edited seq is caught at the edited entry
-        .order_by(LedgerEntry.subject, LedgerEntry.id)
-        .objects()
     )
+
+
+def _walk(entries, report):
+    """Check ``entries`` (ordered by subject, then insertion) into ``report``;
+    stop at the first entry that does not verify."""
     subject, expected_seq, expected_prev = None, 1, GENESIS
-    for entry in query.iterator():
+    for entry in entries:
         if entry.subject != subject:
             subject, expected_seq, expected_prev = entry.subject, 1, GENESIS
             report.subjects += 1
@@ -152,13 +152,31 @@ def verify():
             return report
         report.entries += 1
         expected_seq, expected_prev = entry.seq + 1, entry.hash
-    mismatch = _state_mismatch()
-    if mismatch:
-        report.failure = mismatch
     return report
 
 
-def _state_mismatch():
+def verify():
+    """Recompute every chain; stop at the first entry that does not verify."""
+    # insertion order, so that an edited seq is caught at the edited entry
+    query = _entries_with_owner().order_by(LedgerEntry.subject, LedgerEntry.id).objects()
+    report = _walk(query.iterator(), VerifyReport())
+    if report.ok:
+        report.failure = _state_mismatch()
+    return report
+
+
+def verify_user(user):
+    """Recompute one user's chain, and check that the user's consent table
+    says what the chain's last entries say."""
+    query = (_entries_with_owner().where(LedgerEntry.subject == user.ledger_subject)
+             .order_by(LedgerEntry.id).objects())
+    report = _walk(query.iterator(), VerifyReport())
+    if report.ok:
+        report.failure = _state_mismatch(Consent.user == user.id)
+    return report
+
+
+def _state_mismatch(where=None):
     """The consent table must say what each chain's last entry says."""
     last = (
         LedgerEntry.select(LedgerEntry.granted)
@@ -167,6 +185,8 @@ def _state_mismatch():
         .limit(1)
     )
     query = Consent.select(Consent.user, Consent.permission, Consent.granted, last.alias("ledger_granted"))
+    if where is not None:
+        query = query.where(where)
     for row in query.objects().iterator():
         if row.ledger_granted is None or bool(row.ledger_granted) != bool(row.granted):
             return (f"consent state of user {row.user_id} for {row.permission} is {bool(row.granted)} "

@@ -2,7 +2,7 @@
 calling the same domain code as the API."""
 
 # One module per area, each adding its pages to ``web.blp``.
-PAGES = ("session", "overview", "campaigns")
+PAGES = ("session", "overview", "campaigns", "users", "policies", "stats", "staff")
 
 
 def register(app):

@@ -23,7 +23,7 @@ NAVIGATION = (
     ("console.campaigns", "Campaigns", ("campaigns",)),
     ("console.users", "Users", ("privacy",)),
     ("console.policies", "Policies", ("privacy",)),
-    ("console.statistics", "Statistics", ("campaigns",)),
+    ("console.statistics", "Statistics", ("campaigns", "privacy")),
     ("console.staff", "Staff & audit", ("admin",)),
 )
 

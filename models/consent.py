@@ -2,6 +2,7 @@
 import uuid
 
 from peewee import (
+    JOIN,
     BigAutoField,
     BooleanField,
     Case,
@@ -39,6 +40,14 @@ class PolicyVersion(BaseModel):
     @classmethod
     def current(cls):
         return cls.select().order_by(cls.id.desc()).first()
+
+    @classmethod
+    def history(cls):
+        """Every published version, newest first, with who published it."""
+        publisher = User.alias()
+        return (cls.select(cls, publisher.email.alias("publisher_email"))
+                .join(publisher, JOIN.LEFT_OUTER, on=(cls.published_by == publisher.id))
+                .order_by(cls.id.desc()).objects())
 
     def changed_permissions(self):
         return [c.permission for c in self.changes.order_by(PolicyChange.permission)]

@@ -3,6 +3,7 @@ personal data, in one transaction, then what the deletion left on disk."""
 import logging
 
 import consent
+from auth import audit
 from auth.sessions import revoke_all_sessions
 from consent import ledger
 from core.worker import queued, task_context
@@ -19,12 +20,16 @@ ERASED_MODELS = (LedgerEntry, Delivery, Campaign, CampaignSlice, PushToken, Loca
                  GuardianConsent, ConsentSummary, Consent, AuthSession, User)
 
 
-def erase(user):
+def erase(user, staff=None):
     """Delete the user's personal data from every table in one transaction,
     revoke every token, and pseudonymise the user's ledger entries (the
-    chains still verify); then scrub what the deletion left on disk."""
+    chains still verify); then scrub what the deletion left on disk. When
+    ``staff`` erases on the user's request, the audit entry is written in
+    the same transaction."""
     with write_transaction():
         consent.lock_user(user)
+        if staff is not None:
+            audit.record(staff, "user.erase", f"user:{user.id}")
         revoke_all_sessions(user, "erased")
         ledger.forget_personal_data(user)
         Delivery.delete().where(Delivery.user == user).execute()

@@ -12,6 +12,7 @@ from models.push import Campaign, Delivery
 
 FORMAT_VERSION = 1
 PAGE = 2000
+REPORTED = ("app_version", *GATED_DEVICE_FIELDS)
 
 
 def _plain(value):
@@ -45,9 +46,15 @@ def profile(user):
             "role": user.role, "created_at": user.created_at}
 
 
+def devices(user):
+    """The user's devices as stored, as the export shows them."""
+    return Device.select(
+        Device.id, Device.installation_id, Device.platform, *[getattr(Device, name) for name in REPORTED],
+        Device.created_at, Device.last_seen_at).where(Device.user == user).order_by(Device.created_at).dicts()
+
+
 def _sections(user):
     """(name, single value or row iterator) in export order."""
-    reported = ("app_version", *GATED_DEVICE_FIELDS)
     yield "profile", profile(user)
     yield "consents", consent.overview(user)
     yield "ledger", _paged(
@@ -59,15 +66,13 @@ def _sections(user):
     yield "guardian_consents", GuardianConsent.select(
         GuardianConsent.guardian_name, GuardianConsent.relationship, GuardianConsent.evidence_ref,
         GuardianConsent.recorded_at, GuardianConsent.revoked_at).where(GuardianConsent.user == user).dicts()
-    yield "devices", Device.select(
-        Device.id, Device.installation_id, Device.platform, *[getattr(Device, name) for name in reported],
-        Device.created_at, Device.last_seen_at).where(Device.user == user).dicts()
+    yield "devices", devices(user)
     yield "push_tokens", (
         PushToken.select(PushToken.device, PushToken.token, PushToken.provider, PushToken.notifications_enabled,
                          PushToken.updated_at)
         .join(Device).where(Device.user == user).dicts())
     yield "device_reports", _paged(
-        DeviceReport.select(DeviceReport.id, DeviceReport.device, *[getattr(DeviceReport, name) for name in reported],
+        DeviceReport.select(DeviceReport.id, DeviceReport.device, *[getattr(DeviceReport, name) for name in REPORTED],
                             DeviceReport.created_at)
         .where(DeviceReport.user == user), DeviceReport.id)
     yield "locations", _paged(

@@ -359,3 +359,4 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"fuzz: {test_fuzz.TALLY['operations']} operations, {test_fuzz.TALLY['examples']} examples "
             "(as user and admin, valid and invalid input)")
+

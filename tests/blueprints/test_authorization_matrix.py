@@ -95,6 +95,12 @@ MATRIX = {
     ("POST", "/v1/admin/users/<uuid:user_id>/guardian-consent"): admin_only(201, lambda w: {
         "guardian_name": "G", "relationship": "mother", "evidence_ref": "e"}),
     ("DELETE", "/v1/admin/users/<uuid:user_id>/guardian-consent"): admin_only(204),
+    ("GET", "/v1/admin/users"): admin_only(200),
+    ("GET", "/v1/admin/users/<uuid:user_id>"): admin_only(200),
+    ("DELETE", "/v1/admin/users/<uuid:user_id>"): admin_only(204, lambda w: {"confirm": w["owner"]["user"]["id"]}),
+    ("GET", "/v1/admin/users/<uuid:user_id>/ledger"): admin_only(200),
+    ("GET", "/v1/admin/users/<uuid:user_id>/export"): admin_only(200),
+    ("GET", "/v1/admin/minors-awaiting-guardian"): admin_only(200),
     ("POST", "/v1/notifications"): admin_only(200, lambda w: {"user_id": w["owner"]["user"]["id"], "title": "t",
                                                               "body": "b"}),
     ("GET", "/v1/admin/staff"): admin_only(200),
@@ -120,12 +126,18 @@ ADMITTED = {
     ("GET", "/v1/admin/users/<uuid:user_id>/consents"): {"privacy"},
     ("POST", "/v1/admin/users/<uuid:user_id>/guardian-consent"): {"privacy"},
     ("DELETE", "/v1/admin/users/<uuid:user_id>/guardian-consent"): {"privacy"},
+    ("GET", "/v1/admin/users"): {"privacy"},
+    ("GET", "/v1/admin/users/<uuid:user_id>"): {"privacy"},
+    ("DELETE", "/v1/admin/users/<uuid:user_id>"): {"privacy"},
+    ("GET", "/v1/admin/users/<uuid:user_id>/ledger"): {"privacy"},
+    ("GET", "/v1/admin/users/<uuid:user_id>/export"): {"privacy"},
+    ("GET", "/v1/admin/minors-awaiting-guardian"): {"privacy"},
     ("GET", "/v1/admin/staff"): set(),
     ("PATCH", "/v1/admin/staff/<uuid:staff_id>"): set(),
     ("DELETE", "/v1/admin/staff/<uuid:staff_id>"): set(),
     ("GET", "/v1/admin/audit"): set(),
 }
-QUERY = {"/v1/admin/stats/devices": "?by=model"}
+QUERY = {"/v1/admin/stats/devices": "?by=model", "/v1/admin/users": "?email=nobody@example.com"}
 ROUTES = [(method, rule) for method, rule, _ in all_routes()]
 
 

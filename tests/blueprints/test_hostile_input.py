@@ -60,6 +60,7 @@ def valid_bodies(world):
                                                       "notify": False}),
         "POST /v1/admin/users/{user_id}/guardian-consent": ("admin", lambda: {
             "guardian_name": "Guardian", "relationship": "mother", "evidence_ref": "doc-1"}),
+        "DELETE /v1/admin/users/{user_id}": ("admin", lambda: {"confirm": world["user"]["user"]["id"]}),
         "POST /v1/admin/campaigns": ("admin", lambda: {
             "name": "Spring", "kind": "marketing", "title": "Sale", "body": "Today only", "data": {"screen": "home"},
             "audience": {"platforms": ["android"], "app_version_min": "3.0", "os_names": ["Android"],
