@@ -6,7 +6,7 @@ import consent
 from consent import receipts
 from models.base import utcnow
 from models.consent import GuardianConsent, LedgerEntry
-from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
+from models.device import GATED_DEVICE_FIELDS, OS_PERMISSION_COLUMNS, Device, DeviceReport, Location, PushToken
 from models.push import Campaign, Delivery
 
 FORMAT_VERSION = 1
@@ -58,6 +58,7 @@ def _sections(user):
         GuardianConsent.recorded_at, GuardianConsent.revoked_at).where(GuardianConsent.user == user).dicts()
     yield "devices", Device.select(
         Device.id, Device.installation_id, Device.platform, *[getattr(Device, name) for name in reported],
+        *[getattr(Device, column) for column in OS_PERMISSION_COLUMNS.values()],
         Device.created_at, Device.last_seen_at).where(Device.user == user).dicts()
     yield "push_tokens", (
         PushToken.select(PushToken.device, PushToken.token, PushToken.provider, PushToken.notifications_enabled,
