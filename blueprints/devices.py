@@ -58,7 +58,7 @@ _Details = StrictSchema.from_dict({
         validate.Length(max=32), FullMatch(r"^\d+(\.\d+){0,3}$", error="Dotted numbers, e.g. 3.12.0.")]),
     **{name: _FORMED_DETAILS[name]() if name in _FORMED_DETAILS else _text(GATED_DEVICE_COLUMNS[name])
        for name in GATED_DEVICE_FIELDS},
-    "os_permissions": fields.Nested(OsPermissionsSchema, load_default=None, allow_none=True, metadata={
+    "os_permissions": fields.Nested(OsPermissionsSchema, metadata={
         "description": "The phone's own permissions, kept without device_info: they narrow what consent "
                        "allows on this device. Each one reported replaces the stored value."}),
 })
