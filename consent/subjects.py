@@ -149,7 +149,7 @@ def device_decision(device, key, today=None):
 
 def device_mismatches(device):
     """What the phone's own permissions narrow on ``device`` (``os_permissions.mismatches``)."""
-    subject = subject_for(device.user)
+    subject = _cached().get(device.user_id) or subject_for(device.user)  # a listing's devices share one user
     return os_permissions.mismatches(device, {key: decide(key, subject) for key in catalogue.KEYS})
 
 

@@ -195,3 +195,25 @@ def test_the_export_shows_the_os_permissions(client, user):
     assert mismatched["device_id"] == device["id"]
     assert mismatched["mismatches"] == [
         {"permission": "marketing_push", "consent": "granted", "os": "denied", "effect": "not sent"}]
+
+
+def test_the_sql_and_python_forms_agree_for_every_reported_value(client, user):
+    from consent import Decision, os_permissions
+    from models.device import OS_PERMISSIONS
+
+    for location in (None, *OS_PERMISSIONS["location"]):
+        for notifications in (None, *OS_PERMISSIONS["notifications"]):
+            reported = {k: v for k, v in (("location", location), ("notifications", notifications)) if v}
+            add_device(client, user["headers"], os_permissions=reported)
+    with client.application.app_context():
+        (hits, _reason), = os_permissions.unreachable_sql()
+        rows = Device.select(Device, os_permissions.location_allowed_sql().alias("located"),
+                             os_permissions.precise_allowed_sql().alias("precise"), hits.alias("silenced"))
+        seen = 0
+        for row in rows:
+            seen += 1
+            assert bool(row.located) == (os_permissions.location_refusal(row) is None)
+            if row.located:
+                assert bool(row.precise) == os_permissions.keeps_precise(row, Decision(True))
+            assert bool(row.silenced) == (not os_permissions.reachable(row))
+        assert seen == 4 * 5
