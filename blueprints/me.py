@@ -23,7 +23,8 @@ EXPORT_FORMAT = """Export format, version 1: one JSON object with `format_versio
 and these sections, each a list of objects unless noted: `profile` (object), `consents` (object, as
 `GET /v1/me/consents`), `ledger` (every consent change: permission, granted, policy_version, source,
 reason, device_id, ip, user_agent, created_at, hash), `consent_receipts` (every consent receipt, as
-`GET /v1/me/consent-receipts/{receipt_id}`: receipt_id, jws, receipt), `guardian_consents`, `devices` (as stored),
+`GET /v1/me/consent-receipts/{receipt_id}`: receipt_id, jws, receipt), `guardian_consents`, `devices` (as stored,
+with the phone's own permissions as os_notifications, os_location, os_tracking),
 `push_tokens`, `device_reports` (device-details history), `locations` (as stored: latitude,
 longitude, precision, geohash, accuracy_m, captured_at), `deliveries` (campaign, kind, title,
 device, status, time), `sessions` (id, device, address, created_at, refreshed_at, expires_at, revoked_at),
