@@ -25,6 +25,7 @@ def test_staff_signs_in_and_out(app, site, staff):
 
 def test_a_customer_account_cannot_sign_in(app, site, staff):
     site = site(app)
+    site.expect_console_error("status of 401")  # the refused sign-in's answer
     site.sign_in(staff("user"))
     assert "/console/sign-in" in site.page.url
     assert site.page.locator("[role=alert]").inner_text() == "Wrong email or password."
@@ -51,6 +52,7 @@ def test_a_forged_cross_site_post_is_refused(app, site, staff, serve):
 
     evil = serve(attacker)
     site.allow(evil)
+    site.expect_console_error("status of 401")
     answers = []
     site.page.on("response", lambda response: answers.append((response.url, response.status)))
     site.page.goto(evil + "/")
@@ -67,6 +69,7 @@ def test_a_same_site_request_without_the_csrf_header_is_refused(app, site, staff
     """The session cookie goes along, the CSRF token does not: 403."""
     site = site(app)
     site.sign_in(staff("admin"))
+    site.expect_console_error("status of 403")
     status = site.page.evaluate("fetch('/console/sign-out', {method: 'POST', credentials: 'same-origin'}).then(r => r.status)")
     assert status == 403
     with app.app_context():
