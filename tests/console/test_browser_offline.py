@@ -11,7 +11,7 @@ from tests.routes import console_routes
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PAGES = sorted({rule for method, rule, path, endpoint, view in console_routes()
-                if method == "GET" and hasattr(view, "staff_roles") and not endpoint.endswith(("_progress", "_sending", "export_user"))})  # a download is not a page
+                if method == "GET" and hasattr(view, "staff_roles") and not endpoint.endswith(("_progress", "_sending", "export_user", "session_alive"))})  # a download, a fragment, the script's session check: not pages
 
 
 def fill(rule, world):
