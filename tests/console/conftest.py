@@ -51,10 +51,12 @@ class ConsoleClient:
     def __init__(self, client):
         self.client = client
         self.csrf = None
+        self.email = None
 
     def sign_in(self, email, password=PASSWORD):
         response = self.client.post("/console/sign-in", data={"email": email, "password": password})
         assert response.status_code == 303, response.data
+        self.email = email
         self.csrf = self.client.get_cookie("console_csrf", path="/console").value
         return response
 

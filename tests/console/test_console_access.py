@@ -2,9 +2,12 @@
 that is HttpOnly, SameSite=Strict, limited to /console and Secure in
 production; CSRF tokens on every state-changing request; each page's
 roles. Routes come from the URL map, so a new page is covered at once."""
+import json
+
 import pytest
 
-from models import AuthSession
+from auth import audit
+from models import AuthSession, User
 from models.account import STAFF_ROLES
 from tests.conftest import PASSWORD, receipt_signing_key
 from tests.routes import console_routes
@@ -105,6 +108,7 @@ def test_sign_out_without_the_csrf_token_is_refused_and_the_session_lives(consol
     response = console.post("/console/sign-out", csrf=False)
     assert response.status_code == 403
     assert console.get("/console/overview").status_code == 200
+    assert audit.entries(action="sign_out") == []
 
 
 def test_sign_out_revokes_the_session(console, staff, app):
@@ -116,7 +120,11 @@ def test_sign_out_revokes_the_session(console, staff, app):
     console.client.set_cookie("console_session", token, path="/console")
     assert console.get("/console/overview").status_code == 302
     with app.app_context():
-        assert AuthSession.select().where(AuthSession.revoked_at.is_null(False)).count() == 1
+        [session] = AuthSession.select().where(AuthSession.revoked_at.is_null(False))
+        [signed_out] = audit.entries(action="sign_out")
+        staff_id = str(User.get(User.email == email).id)
+        assert (signed_out.actor_email, signed_out.actor_role, signed_out.target) == (email, "admin", f"staff:{staff_id}")
+        assert json.loads(signed_out.details) == {"session_id": str(session.id)}
 
 
 def test_console_and_api_failures_count_against_the_same_login_limit(make_app):

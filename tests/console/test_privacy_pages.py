@@ -73,16 +73,24 @@ def test_recording_and_revoking_a_guardian_consent_need_the_csrf_token(client, p
     forged = privacy.post(f"/console/users/{uid}/guardian-consent", data=GUARDIAN, csrf=False)
     assert forged.status_code == 403
     assert not GuardianConsent.select().where(GuardianConsent.user == uid).exists()
+    assert audit.entries(action="guardian.record") == []
 
     response = privacy.post(f"/console/users/{uid}/guardian-consent", data=GUARDIAN)
     assert response.status_code == 303
-    assert GuardianConsent.get(GuardianConsent.user == uid).evidence_ref == "form-2026-0042"
+    record = GuardianConsent.get(GuardianConsent.user == uid)
+    assert record.evidence_ref == "form-2026-0042"
+    [recorded] = audit.entries(action="guardian.record")
+    assert (recorded.actor_email, recorded.actor_role, recorded.target) == (privacy.email, "privacy", f"user:{uid}")
+    assert json.loads(recorded.details) == {"guardian_consent_id": str(record.id)}
     page = text(privacy.get(f"/console/users/{uid}"))
     assert re.search(r'data-permission="location">.*?<td class="reason"></td>', page, re.S)  # in effect now
 
     assert privacy.post(f"/console/users/{uid}/guardian-consent/revoke", csrf=False).status_code == 403
     assert GuardianConsent.get(GuardianConsent.user == uid).revoked_at is None
+    assert audit.entries(action="guardian.revoke") == []
     assert privacy.post(f"/console/users/{uid}/guardian-consent/revoke").status_code == 303
+    [revoked] = audit.entries(action="guardian.revoke")
+    assert (revoked.actor_email, revoked.actor_role, revoked.target) == (privacy.email, "privacy", f"user:{uid}")
     assert GuardianConsent.get(GuardianConsent.user == uid).revoked_at is not None
     assert Consent.get((Consent.user == uid) & (Consent.permission == "location")).granted is False
 
@@ -138,14 +146,18 @@ def test_publishing_a_policy_needs_the_csrf_token_and_lists_what_it_changed(priv
     form = {"version": "2026-12", "text": "New text.", "changed_permissions": ["location", "personalization"]}
     assert privacy.post("/console/policies", data=form, csrf=False).status_code == 403
     assert not PolicyVersion.select().where(PolicyVersion.version == "2026-12").exists()
+    assert audit.entries(action="policy.publish") == []
 
     response = privacy.post("/console/policies", data=form)
     assert response.status_code == 303
+    [published] = audit.entries(action="policy.publish")
+    assert (published.actor_email, published.actor_role, published.target) == (privacy.email, "privacy", "policy:2026-12")
     assert PolicyVersion.get(PolicyVersion.version == "2026-12").changed_permissions() == ["location", "personalization"]
     page = text(privacy.get("/console/policies"))
     assert re.search(r'data-version="2026-12">.*?<td class="changed">location, personalization</td>', page, re.S)
     again = privacy.post("/console/policies", data=form)
     assert again.status_code == 422 and "Already published." in text(again)
+    assert len(audit.entries(action="policy.publish")) == 1
     bad = privacy.post("/console/policies", data={**form, "version": "2026 12", "changed_permissions": ["nope"]})
     assert bad.status_code == 422 and "version:" in text(bad) and "changed_permissions:" in text(bad)
 
