@@ -167,3 +167,42 @@ def test_console_pages_load_nothing_from_elsewhere(console, staff):
 def test_a_fragment_fetched_without_a_session_is_refused_not_redirected(client):
     response = client.get("/console/overview/sending", headers={"Sec-Fetch-Mode": "cors"})
     assert response.status_code == 401
+
+
+CAMPAIGN_FORM = {"name": "Changed by the wrong role", "kind": "marketing", "title": "Sale", "body": "20% off"}
+WRONG_ROLE_POSTS = [
+    ("privacy", "/console/campaigns/new", CAMPAIGN_FORM),
+    ("privacy", "/console/campaigns/{campaign}/edit", CAMPAIGN_FORM),
+    ("privacy", "/console/campaigns/preview", CAMPAIGN_FORM),
+    ("privacy", "/console/campaigns/{campaign}/send", {}),
+    ("privacy", "/console/campaigns/{campaign}/cancel", {}),
+    ("privacy", "/console/campaigns/{campaign}/resume", {}),
+    ("campaigns", "/console/staff/{member}/role", {"role": "admin"}),
+    ("privacy", "/console/staff/{member}/role", {"role": "admin"}),
+    ("campaigns", "/console/staff/{member}/remove", {}),
+    ("privacy", "/console/staff/{member}/remove", {}),
+]
+
+
+def database_state():
+    """Every row a refused post could have changed: campaigns, accounts, audit entries, queued deliveries."""
+    from models import AuditEntry, Campaign, Delivery
+
+    return {model.__name__: sorted(tuple(str(v) for v in row) for row in model.select().tuples())
+            for model in (Campaign, User, AuditEntry, Delivery)}
+
+
+@pytest.mark.parametrize("role,path,form", WRONG_ROLE_POSTS, ids=[f"{r} {p}" for r, p, _ in WRONG_ROLE_POSTS])
+def test_a_post_with_a_valid_csrf_token_by_the_wrong_role_is_refused_and_changes_nothing(
+        app, client, admin, console, staff, role, path, form):
+    from tests.push_helpers import create_campaign
+
+    campaign = create_campaign(client, admin, name="Draft")["id"]
+    with app.app_context():
+        member = str(User.get(User.email == staff("campaigns")).id)
+    console.sign_in(staff(role))
+    before = database_state()
+    response = console.post(path.format(campaign=campaign, member=member), data=form)
+    assert response.status_code == 403, response.data
+    assert b"for staff with the role" in response.data  # refused for the role, not for the token
+    assert database_state() == before
