@@ -40,6 +40,17 @@ def _same_origin():
     return origin in (None, "null") or origin == request.host_url.rstrip("/")
 
 
+def _insecure_production():
+    """In production the session cookie is Secure: reached over plain HTTP,
+    the browser drops it and the sign-in seems to do nothing. Say so."""
+    return current_app.config["APP_ENV"] == "production" and not request.is_secure
+
+
+@blp.context_processor
+def sign_in_context():
+    return {"insecure_production": request.endpoint in ("console.sign_in", "console.sign_in_submit") and _insecure_production()}
+
+
 @blp.get("/sign-in")
 def sign_in():
     return render_template("console/sign_in.html", next=request.args.get("next", ""), error=None)

@@ -206,3 +206,27 @@ def test_a_post_with_a_valid_csrf_token_by_the_wrong_role_is_refused_and_changes
     assert response.status_code == 403, response.data
     assert b"for staff with the role" in response.data  # refused for the role, not for the token
     assert database_state() == before
+
+
+def production_app(make_app, **overrides):
+    return make_app(APP_ENV="production", RECEIPT_SIGNING_KEY=receipt_signing_key(), **overrides)
+
+
+def test_in_production_the_sign_in_page_warns_when_reached_over_plain_http(make_app):
+    client = production_app(make_app).test_client()
+    plain = client.get("/console/sign-in").get_data(as_text=True)
+    assert 'id="insecure-warning"' in plain and "HTTPS" in plain
+    secure = client.get("/console/sign-in", base_url="https://console.example").get_data(as_text=True)
+    assert 'id="insecure-warning"' not in secure
+
+
+def test_outside_production_the_sign_in_page_does_not_warn(console):
+    assert 'id="insecure-warning"' not in console.get("/console/sign-in").get_data(as_text=True)
+
+
+def test_behind_a_trusted_proxy_the_forwarded_scheme_counts(make_app):
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    untrusting = production_app(make_app).test_client()
+    assert 'id="insecure-warning"' in untrusting.get("/console/sign-in", headers=forwarded).get_data(as_text=True)
+    trusting = production_app(make_app, PROXY_FIX_HOPS=1).test_client()
+    assert 'id="insecure-warning"' not in trusting.get("/console/sign-in", headers=forwarded).get_data(as_text=True)
