@@ -181,6 +181,7 @@ WRONG_ROLE_POSTS = [
     ("privacy", "/console/staff/{member}/role", {"role": "admin"}),
     ("campaigns", "/console/staff/{member}/remove", {}),
     ("privacy", "/console/staff/{member}/remove", {}),
+    ("campaigns", "/console/staff/verify-audit", {}),
 ]
 
 

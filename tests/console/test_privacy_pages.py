@@ -7,7 +7,7 @@ import re
 import pytest
 
 from auth import audit
-from models import Consent, Device, GuardianConsent, LedgerEntry, PolicyVersion, User
+from models import AuditEntry, Consent, Device, GuardianConsent, LedgerEntry, PolicyVersion, User
 from tests.consent_helpers import new_user, put_consents, years_ago
 from tests.device_helpers import add_device
 from tests.rights.test_stats import population
@@ -221,3 +221,27 @@ def test_a_campaigns_user_cannot_use_the_privacy_forms(client, console, staff, p
     assert User.select().where(User.id == uid).exists()
     assert GuardianConsent.select().count() == 0 and PolicyVersion.select().where(PolicyVersion.version == "9").count() == 0
     assert console.get(f"/console/users/{uid}").status_code == 403
+
+
+def test_the_staff_page_verifies_the_audit_chain_only_when_asked(console, staff):
+    """A view of Staff & audit reads one page of entries and their count,
+    not the whole chain: a tampered entry shows only once "Verify the
+    whole chain" is posted (with the CSRF token)."""
+    from models.base import db
+    from tests.auth.test_audit import lift_append_only_guard
+
+    console.sign_in(staff("admin"))
+    member = User.by_email(staff("campaigns"))
+    assert console.post(f"/console/staff/{member.id}/role", data={"role": "privacy"}).status_code == 303
+    count = AuditEntry.select().count()
+    page = text(console.get("/console/staff"))
+    assert f'id="audit-entries">{count}<' in page and 'id="audit-chain">not checked on this view' in page
+    verified = console.post("/console/staff/verify-audit")
+    assert verified.status_code == 200 and 'id="audit-chain">verified' in text(verified)
+
+    lift_append_only_guard()
+    db.execute_sql("UPDATE audit_entry SET target = 'campaign:9' WHERE seq = 1")
+    assert 'id="audit-chain">not checked on this view' in text(console.get("/console/staff"))
+    assert console.post("/console/staff/verify-audit", csrf=False).status_code == 403
+    broken = text(console.post("/console/staff/verify-audit"))
+    assert 'id="audit-chain">does not verify' in broken and "audit entry 1:" in broken
