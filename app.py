@@ -29,6 +29,7 @@ def create_app(config=None):
         instance_relative_config=True,
     )
     load_config(app, overrides)
+    register_proxy_fix(app)
     register_log_redaction(app)
     register_observability(app)
     register_extensions(app)
@@ -54,6 +55,18 @@ def load_config(app, overrides):
             values[name] = value
     app.config.update(values)
     app.json.sort_keys = False
+
+
+def register_proxy_fix(app):
+    """Behind ``PROXY_FIX_HOPS`` reverse proxies, the client's address,
+    scheme and host are the ones they forwarded: /metrics' loopback check
+    and the console's secure-cookie warning then see the real client, and
+    every request no longer looks local."""
+    hops = int(app.config["PROXY_FIX_HOPS"])
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def register_log_redaction(app):

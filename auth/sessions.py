@@ -101,6 +101,20 @@ def rotate_session(user, payload):
     return _token_pair(user, payload["sid"], jti)
 
 
+def renew_access(payload):
+    """A new access token for the session of ``payload`` (an access token's
+    claims): the same ``sid`` and, when it has one, the same ``csrf`` (the
+    page's forms keep working); None when the session is no longer live
+    (revoked, expired, or not the token's user's), which is never renewed."""
+    user = revocations().live_user(payload)
+    if user is None:
+        return None
+    claims = {"sid": str(payload["sid"])}
+    if payload.get("csrf"):
+        claims["csrf"] = payload["csrf"]
+    return create_access_token(identity=str(user.id), fresh=False, additional_claims=claims)
+
+
 def close_session(payload):
     """End the session of ``payload`` (a token); a staff member's sign-out is audited."""
     revocations().revoke([payload["sid"]], "logout")

@@ -26,7 +26,19 @@ def _options(**extra):
     return options
 
 
+def _without_scripts(root):
+    """pygal writes an inline ``window.pygal.config`` script into every
+    chart even with ``js=[]``; the console's CSP (script-src 'self') blocks
+    it, and the charts need no script: drop every script element."""
+    for parent in list(root.iter()):
+        for child in list(parent):
+            if isinstance(child.tag, str) and child.tag.rsplit("}", 1)[-1] == "script":
+                parent.remove(child)
+    return root
+
+
 def _render(chart):
+    chart.add_xml_filter(_without_scripts)
     return Markup(chart.render(is_unicode=True))
 
 

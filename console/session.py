@@ -1,14 +1,23 @@
 """Signing in and out of the console. The session is the API's
 (``auth.sessions``); its access token travels in an HttpOnly,
-SameSite=Strict cookie limited to ``/console``. When the token expires the
-operator signs in again (the next page redirects to the sign-in and back):
-no refresh token is kept in the browser."""
-from flask import redirect, render_template, request, url_for
+SameSite=Strict cookie limited to ``/console``. The cookie is renewed
+while it is used (flask-jwt-extended's implicit refresh): an answer to a
+request whose token has less than a third of its lifetime left carries a
+new token for the same session, unless the session was revoked meanwhile.
+When the token expires all the same the operator signs in again (the next
+page redirects to the sign-in and back): no refresh token is kept in the
+browser."""
+import time
+
+from flask import current_app, redirect, render_template, request, url_for
 from flask_jwt_extended import get_jwt, set_access_cookies, unset_access_cookies
 
 from auth.login import authenticate, login_limits
-from auth.sessions import close_session, open_session
+from auth.sessions import close_session, open_session, renew_access
 from console.web import PageRefused, blp, safe_next, staff_page
+
+# A token is renewed once less than this share of its lifetime is left.
+RENEW_WHEN_LEFT = 1 / 3
 
 # One answer for an unknown address, a wrong password and a non-staff
 # account: the sign-in must not tell which accounts are staff.
@@ -29,6 +38,17 @@ def _same_origin():
         return False
     origin = request.headers.get("Origin")
     return origin in (None, "null") or origin == request.host_url.rstrip("/")
+
+
+def _insecure_production():
+    """In production the session cookie is Secure: reached over plain HTTP,
+    the browser drops it and the sign-in seems to do nothing. Say so."""
+    return current_app.config["APP_ENV"] == "production" and not request.is_secure
+
+
+@blp.context_processor
+def sign_in_context():
+    return {"insecure_production": request.endpoint in ("console.sign_in", "console.sign_in_submit") and _insecure_production()}
 
 
 @blp.get("/sign-in")
@@ -61,7 +81,35 @@ def sign_out():
     return response
 
 
+@blp.get("/session")
+@staff_page()
+def session_alive():
+    """204 while the session lives (the script asks before posting a form;
+    the answer renews the cookie like any other), else 401."""
+    return "", 204
+
+
 @blp.get("/")
 def index():
     return redirect(url_for("console.overview"))
 
+
+
+@blp.after_request
+def renew_session_cookie(response):
+    """The implicit refresh: a page or fragment answered to a signed-in
+    operator whose token is in the last third of its lifetime sets a new
+    one, so that a session in use does not end mid-form."""
+    try:
+        payload = get_jwt()
+    except RuntimeError:  # no token was checked: the sign-in, a static file
+        return response
+    if payload.get("type") != "access" or "sid" not in payload or "exp" not in payload:
+        return response
+    lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()
+    if payload["exp"] - time.time() > lifetime * RENEW_WHEN_LEFT:
+        return response
+    token = renew_access(payload)  # None once the session is revoked (a sign-out, this very request's included)
+    if token is not None:
+        set_access_cookies(response, token)
+    return response

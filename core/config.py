@@ -75,6 +75,9 @@ DEFAULTS = {
     "LOG_FORMAT": "json",  # or "text"; make run is the production server, so its logs are too
     "METRICS_TOKEN": None,  # unset: /metrics answers loopback clients only
     "METRICS_ALLOW_REMOTE": False,
+    # Reverse proxies in front of the app that set X-Forwarded-For/-Proto/-Host
+    # (werkzeug's ProxyFix, one hop each); 0 trusts no such header.
+    "PROXY_FIX_HOPS": 0,
 }
 
 

@@ -254,6 +254,9 @@ def pytest_collection_modifyitems(items):
 # -- the whole run's log, and the personal data the helpers used --------------
 
 RUN_LOG = {"path": None, "tests_run": 0}
+# Where the processes the tests start (huey consumers, ``python app.py``) write
+# their output: one folder for the run, named in this variable for the helpers.
+RUN_LOG_DIR = "TEST_RUN_LOG_DIR"
 PERSONAL_DATA = {"email": set(), "push token": set(), "coordinate": set()}
 
 
@@ -267,7 +270,10 @@ def remember(kind, value):
 def pytest_configure(config):
     """Every record of every logger, at INFO and up, formatted with its
     traceback into one file, redacted as every handler of the app is."""
-    path = os.path.join(tempfile.mkdtemp(prefix="test-run-log-"), "run.log")
+    folder = tempfile.mkdtemp(prefix="test-run-log-")
+    path = os.path.join(folder, "run.log")
+    os.makedirs(os.path.join(folder, "processes"), exist_ok=True)
+    os.environ[RUN_LOG_DIR] = os.path.join(folder, "processes")
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     handler.addFilter(redaction.REDACT)
@@ -275,6 +281,19 @@ def pytest_configure(config):
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     RUN_LOG["path"] = path
+
+
+def process_log(path):
+    """A log file for a process a test starts, opened for appending: it is
+    written in the run's folder (``TEST_RUN_LOG_DIR``), where the last test
+    reads it, and ``path`` (where the test reads it) links to it."""
+    path = str(path)
+    folder = os.environ.get(RUN_LOG_DIR)
+    if folder and not os.path.lexists(path):
+        kept = os.path.join(folder, f"{uuid.uuid4().hex[:12]}-{os.path.basename(path)}")
+        open(kept, "ab").close()
+        os.symlink(kept, path)
+    return open(path, "ab")
 
 
 def pytest_runtest_logfinish(nodeid, location):

@@ -74,7 +74,9 @@ def consumer_env(app, settings=()):
 
 def start_consumer(app, log_path, workers=2, settings=()):
     """A real ``huey_consumer`` process for ``app`` (stop it with ``stop``)."""
-    log = open(log_path, "ab")
+    from tests.conftest import process_log
+
+    log = process_log(log_path)
     return subprocess.Popen(
         [sys.executable, "-m", "huey.bin.huey_consumer", "app.huey", "-w", str(workers), "-k", "thread"],
         cwd=ROOT, env=consumer_env(app, settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -15,7 +15,12 @@ from tests.conftest import PASSWORD
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = os.environ.get("CONSOLE_SCREENSHOTS_DIR") or os.path.join(os.path.dirname(os.path.dirname(__file__)), "screenshots")
+SCREENSHOTS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "screenshots")
+
+
+def screenshots_dir():
+    """Where screenshots go: ``CONSOLE_SCREENSHOTS_DIR`` (``.ci/run`` sets one per pass) or tests/screenshots/."""
+    return os.environ.get("CONSOLE_SCREENSHOTS_DIR") or SCREENSHOTS
 
 
 def make_staff(role, email=None):
@@ -46,10 +51,12 @@ class ConsoleClient:
     def __init__(self, client):
         self.client = client
         self.csrf = None
+        self.email = None
 
     def sign_in(self, email, password=PASSWORD):
         response = self.client.post("/console/sign-in", data={"email": email, "password": password})
         assert response.status_code == 303, response.data
+        self.email = email
         self.csrf = self.client.get_cookie("console_csrf", path="/console").value
         return response
 
@@ -92,18 +99,45 @@ def chromium():
             browser.close()
 
 
+# Every CSP violation of a page, reported to the test through a binding
+# (a page's own console cannot be trusted to say it).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation([event.violatedDirective, event.blockedURI || "inline", event.sourceFile || "",
+                             event.lineNumber || 0].join(" "));
+});
+"""
+
+
 class Site:
     """The app served for the browser, and a page of a fresh browser
     context. ``offsite`` lists every request the page tried to send to
-    another host (each is aborted)."""
+    another host (each is aborted); ``console_errors`` the errors the page
+    logged and ``csp_violations`` what the page's CSP blocked: the
+    ``site`` fixture fails a test that leaves either non-empty (beyond
+    what it declared with ``expect_console_error``)."""
 
     def __init__(self, base_url, context):
         self.base_url = base_url
         self.allowed = [base_url]
         self.context = context
-        self.page = context.new_page()
         self.offsite = []
+        self.console_errors = []
+        self.csp_violations = []
+        self.expected_errors = []
+        context.expose_function("reportCspViolation", lambda violation: self.csp_violations.append(violation))
+        context.add_init_script(REPORT_CSP_VIOLATIONS)
+        self.page = context.new_page()
+        self.page.on("console", lambda message: message.type == "error" and self.console_errors.append(message.text))
+        self.page.on("pageerror", lambda error: self.console_errors.append(f"uncaught: {error}"))
         self.page.route("**/*", self._only_this_host)
+
+    def expect_console_error(self, text):
+        """Let the page log errors containing ``text`` (a test that provokes one)."""
+        self.expected_errors.append(text)
+
+    def unexpected_console_errors(self):
+        return [error for error in self.console_errors if not any(text in error for text in self.expected_errors)]
 
     def allow(self, base_url):
         """Let the page load from ``base_url`` too (a second site of a test)."""
@@ -129,8 +163,9 @@ class Site:
         page.wait_for_load_state()
 
     def screenshot(self, name):
-        os.makedirs(SCREENSHOTS, exist_ok=True)
-        path = os.path.join(SCREENSHOTS, f"{name}.png")
+        folder = screenshots_dir()
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"{name}.png")
         self.page.screenshot(path=path, full_page=True)
         return path
 
@@ -142,11 +177,16 @@ def site(chromium, serve):
     the test."""
     opened = []
 
-    def open_site(app, host="127.0.0.1"):
-        context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB")
-        opened.append(context)
-        return Site(serve(app).replace("127.0.0.1", host), context)
+    def open_site(app, host="127.0.0.1", bypass_csp=False):
+        context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="en-GB", bypass_csp=bypass_csp)
+        opened.append(Site(serve(app).replace("127.0.0.1", host), context))
+        return opened[-1]
 
     yield open_site
-    for context in opened:
-        context.close()
+    problems = []
+    for opened_site in opened:
+        opened_site.context.close()
+        problems += [f"console error: {error}" for error in opened_site.unexpected_console_errors()]
+        problems += [f"CSP violation: {violation}" for violation in opened_site.csp_violations]
+    if problems:
+        pytest.fail("the browser reported:\n" + "\n".join(problems))

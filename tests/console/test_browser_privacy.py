@@ -84,6 +84,7 @@ def test_a_campaigns_user_gets_403_on_a_users_record(app, client, site, staff):
     person = new_user(client)
     site = site(app)
     site.sign_in(staff("campaigns"))
+    site.expect_console_error("status of 403")
     response = site.page.goto(site.url(f"/console/users/{person['user']['id']}"))
     assert response.status == 403
     assert "for staff with the role admin or privacy" in site.page.locator("[role=alert]").inner_text()

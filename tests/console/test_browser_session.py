@@ -14,9 +14,8 @@ def test_staff_signs_in_and_out(app, site, staff):
     assert site.page.url.endswith("/console/overview")
     assert site.page.locator("nav >> text=Campaigns").count() == 1
     site.screenshot("sign-in-overview")
-    site.page.click("text=Sign out")
-    site.page.wait_for_load_state()
-    assert "/console/sign-in" in site.page.url
+    site.page.click("text=Sign out")  # the script asks whether the session lives, then posts
+    site.page.wait_for_url("**/console/sign-in*")
     site.page.goto(site.url("/console/overview"))
     assert "/console/sign-in" in site.page.url
     with app.app_context():
@@ -25,6 +24,7 @@ def test_staff_signs_in_and_out(app, site, staff):
 
 def test_a_customer_account_cannot_sign_in(app, site, staff):
     site = site(app)
+    site.expect_console_error("status of 401")  # the refused sign-in's answer
     site.sign_in(staff("user"))
     assert "/console/sign-in" in site.page.url
     assert site.page.locator("[role=alert]").inner_text() == "Wrong email or password."
@@ -51,6 +51,7 @@ def test_a_forged_cross_site_post_is_refused(app, site, staff, serve):
 
     evil = serve(attacker)
     site.allow(evil)
+    site.expect_console_error("status of 401")
     answers = []
     site.page.on("response", lambda response: answers.append((response.url, response.status)))
     site.page.goto(evil + "/")
@@ -67,7 +68,49 @@ def test_a_same_site_request_without_the_csrf_header_is_refused(app, site, staff
     """The session cookie goes along, the CSRF token does not: 403."""
     site = site(app)
     site.sign_in(staff("admin"))
+    site.expect_console_error("status of 403")
     status = site.page.evaluate("fetch('/console/sign-out', {method: 'POST', credentials: 'same-origin'}).then(r => r.status)")
     assert status == 403
     with app.app_context():
         assert AuthSession.select().where(AuthSession.revoked_at.is_null()).count() == 1
+
+
+def test_an_ended_session_is_said_and_the_typed_form_is_kept(app, site, staff):
+    """The session ends while a campaign is being written: the preview
+    says "Your session ended: sign in again" instead of showing the
+    refusal page in its box, and "Save draft" posts nothing and keeps what
+    was typed."""
+    from auth.sessions import revocations
+
+    site = site(app)
+    page = site.page
+    site.sign_in(staff("campaigns"))
+    page.goto(site.url("/console/campaigns/new"))
+    page.fill("input[name=name]", "Typed before the session ended")
+    page.fill("input[name=title]", "Spring sale")
+    page.fill("textarea[name=body]", "20% off")
+    with app.app_context():
+        session_ids = [s.id for s in AuthSession.select().where(AuthSession.revoked_at.is_null())]
+        assert len(session_ids) == 1
+        revocations().revoke(session_ids, "admin")
+    site.expect_console_error("status of 401")
+    posted = []
+    page.on("request", lambda request: request.method == "POST" and posted.append(request.url))
+
+    page.fill("input[name=models]", "Pixel 9")
+    notice = page.locator("#session-ended")
+    notice.wait_for()
+    assert notice.inner_text() == "Your session ended: sign in again"
+    assert notice.get_attribute("role") == "alert"
+    assert "session has ended" not in page.inner_text("#preview")
+    assert set(posted) == {site.url("/console/campaigns/preview")}
+
+    with page.expect_response(site.url("/console/session")) as asked:
+        page.click("text=Save draft")
+    assert asked.value.status == 401
+    page.wait_for_function("() => document.querySelectorAll('#session-ended').length === 1")
+    assert page.url == site.url("/console/campaigns/new")
+    assert page.input_value("input[name=name]") == "Typed before the session ended"
+    assert set(posted) == {site.url("/console/campaigns/preview")}  # the draft was not posted
+    assert notice.locator("a").get_attribute("href") == "/console/sign-in?next=%2Fconsole%2Fcampaigns%2Fnew"
+    site.screenshot("session-ended")

@@ -2,9 +2,12 @@
 that is HttpOnly, SameSite=Strict, limited to /console and Secure in
 production; CSRF tokens on every state-changing request; each page's
 roles. Routes come from the URL map, so a new page is covered at once."""
+import json
+
 import pytest
 
-from models import AuthSession
+from auth import audit
+from models import AuthSession, User
 from models.account import STAFF_ROLES
 from tests.conftest import PASSWORD, receipt_signing_key
 from tests.routes import console_routes
@@ -51,7 +54,7 @@ def test_admin_opens_every_page_without_a_path_parameter(console, staff):
     console.sign_in(staff("admin"))
     for method, rule, path, endpoint, view in PAGES:
         if method == "GET" and "<" not in rule:
-            assert console.get(path).status_code == 200, rule
+            assert console.get(path).status_code == (204 if endpoint == "console.session_alive" else 200), rule
 
 
 def test_the_navigation_shows_only_the_pages_of_the_role(console, staff):
@@ -105,6 +108,7 @@ def test_sign_out_without_the_csrf_token_is_refused_and_the_session_lives(consol
     response = console.post("/console/sign-out", csrf=False)
     assert response.status_code == 403
     assert console.get("/console/overview").status_code == 200
+    assert audit.entries(action="sign_out") == []
 
 
 def test_sign_out_revokes_the_session(console, staff, app):
@@ -116,7 +120,11 @@ def test_sign_out_revokes_the_session(console, staff, app):
     console.client.set_cookie("console_session", token, path="/console")
     assert console.get("/console/overview").status_code == 302
     with app.app_context():
-        assert AuthSession.select().where(AuthSession.revoked_at.is_null(False)).count() == 1
+        [session] = AuthSession.select().where(AuthSession.revoked_at.is_null(False))
+        [signed_out] = audit.entries(action="sign_out")
+        staff_id = str(User.get(User.email == email).id)
+        assert (signed_out.actor_email, signed_out.actor_role, signed_out.target) == (email, "admin", f"staff:{staff_id}")
+        assert json.loads(signed_out.details) == {"session_id": str(session.id)}
 
 
 def test_console_and_api_failures_count_against_the_same_login_limit(make_app):
@@ -159,3 +167,67 @@ def test_console_pages_load_nothing_from_elsewhere(console, staff):
 def test_a_fragment_fetched_without_a_session_is_refused_not_redirected(client):
     response = client.get("/console/overview/sending", headers={"Sec-Fetch-Mode": "cors"})
     assert response.status_code == 401
+
+
+CAMPAIGN_FORM = {"name": "Changed by the wrong role", "kind": "marketing", "title": "Sale", "body": "20% off"}
+WRONG_ROLE_POSTS = [
+    ("privacy", "/console/campaigns/new", CAMPAIGN_FORM),
+    ("privacy", "/console/campaigns/{campaign}/edit", CAMPAIGN_FORM),
+    ("privacy", "/console/campaigns/preview", CAMPAIGN_FORM),
+    ("privacy", "/console/campaigns/{campaign}/send", {}),
+    ("privacy", "/console/campaigns/{campaign}/cancel", {}),
+    ("privacy", "/console/campaigns/{campaign}/resume", {}),
+    ("campaigns", "/console/staff/{member}/role", {"role": "admin"}),
+    ("privacy", "/console/staff/{member}/role", {"role": "admin"}),
+    ("campaigns", "/console/staff/{member}/remove", {}),
+    ("privacy", "/console/staff/{member}/remove", {}),
+    ("campaigns", "/console/staff/verify-audit", {}),
+]
+
+
+def database_state():
+    """Every row a refused post could have changed: campaigns, accounts, audit entries, queued deliveries."""
+    from models import AuditEntry, Campaign, Delivery
+
+    return {model.__name__: sorted(tuple(str(v) for v in row) for row in model.select().tuples())
+            for model in (Campaign, User, AuditEntry, Delivery)}
+
+
+@pytest.mark.parametrize("role,path,form", WRONG_ROLE_POSTS, ids=[f"{r} {p}" for r, p, _ in WRONG_ROLE_POSTS])
+def test_a_post_with_a_valid_csrf_token_by_the_wrong_role_is_refused_and_changes_nothing(
+        app, client, admin, console, staff, role, path, form):
+    from tests.push_helpers import create_campaign
+
+    campaign = create_campaign(client, admin, name="Draft")["id"]
+    with app.app_context():
+        member = str(User.get(User.email == staff("campaigns")).id)
+    console.sign_in(staff(role))
+    before = database_state()
+    response = console.post(path.format(campaign=campaign, member=member), data=form)
+    assert response.status_code == 403, response.data
+    assert b"for staff with the role" in response.data  # refused for the role, not for the token
+    assert database_state() == before
+
+
+def production_app(make_app, **overrides):
+    return make_app(APP_ENV="production", RECEIPT_SIGNING_KEY=receipt_signing_key(), **overrides)
+
+
+def test_in_production_the_sign_in_page_warns_when_reached_over_plain_http(make_app):
+    client = production_app(make_app).test_client()
+    plain = client.get("/console/sign-in").get_data(as_text=True)
+    assert 'id="insecure-warning"' in plain and "HTTPS" in plain
+    secure = client.get("/console/sign-in", base_url="https://console.example").get_data(as_text=True)
+    assert 'id="insecure-warning"' not in secure
+
+
+def test_outside_production_the_sign_in_page_does_not_warn(console):
+    assert 'id="insecure-warning"' not in console.get("/console/sign-in").get_data(as_text=True)
+
+
+def test_behind_a_trusted_proxy_the_forwarded_scheme_counts(make_app):
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    untrusting = production_app(make_app).test_client()
+    assert 'id="insecure-warning"' in untrusting.get("/console/sign-in", headers=forwarded).get_data(as_text=True)
+    trusting = production_app(make_app, PROXY_FIX_HOPS=1).test_client()
+    assert 'id="insecure-warning"' not in trusting.get("/console/sign-in", headers=forwarded).get_data(as_text=True)

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from auth import audit
-from models import Consent, Device, GuardianConsent, LedgerEntry, PolicyVersion, User
+from models import AuditEntry, Consent, Device, GuardianConsent, LedgerEntry, PolicyVersion, User
 from tests.consent_helpers import new_user, put_consents, years_ago
 from tests.device_helpers import add_device
 from tests.rights.test_stats import population
@@ -73,16 +73,24 @@ def test_recording_and_revoking_a_guardian_consent_need_the_csrf_token(client, p
     forged = privacy.post(f"/console/users/{uid}/guardian-consent", data=GUARDIAN, csrf=False)
     assert forged.status_code == 403
     assert not GuardianConsent.select().where(GuardianConsent.user == uid).exists()
+    assert audit.entries(action="guardian.record") == []
 
     response = privacy.post(f"/console/users/{uid}/guardian-consent", data=GUARDIAN)
     assert response.status_code == 303
-    assert GuardianConsent.get(GuardianConsent.user == uid).evidence_ref == "form-2026-0042"
+    record = GuardianConsent.get(GuardianConsent.user == uid)
+    assert record.evidence_ref == "form-2026-0042"
+    [recorded] = audit.entries(action="guardian.record")
+    assert (recorded.actor_email, recorded.actor_role, recorded.target) == (privacy.email, "privacy", f"user:{uid}")
+    assert json.loads(recorded.details) == {"guardian_consent_id": str(record.id)}
     page = text(privacy.get(f"/console/users/{uid}"))
     assert re.search(r'data-permission="location">.*?<td class="reason"></td>', page, re.S)  # in effect now
 
     assert privacy.post(f"/console/users/{uid}/guardian-consent/revoke", csrf=False).status_code == 403
     assert GuardianConsent.get(GuardianConsent.user == uid).revoked_at is None
+    assert audit.entries(action="guardian.revoke") == []
     assert privacy.post(f"/console/users/{uid}/guardian-consent/revoke").status_code == 303
+    [revoked] = audit.entries(action="guardian.revoke")
+    assert (revoked.actor_email, revoked.actor_role, revoked.target) == (privacy.email, "privacy", f"user:{uid}")
     assert GuardianConsent.get(GuardianConsent.user == uid).revoked_at is not None
     assert Consent.get((Consent.user == uid) & (Consent.permission == "location")).granted is False
 
@@ -138,14 +146,18 @@ def test_publishing_a_policy_needs_the_csrf_token_and_lists_what_it_changed(priv
     form = {"version": "2026-12", "text": "New text.", "changed_permissions": ["location", "personalization"]}
     assert privacy.post("/console/policies", data=form, csrf=False).status_code == 403
     assert not PolicyVersion.select().where(PolicyVersion.version == "2026-12").exists()
+    assert audit.entries(action="policy.publish") == []
 
     response = privacy.post("/console/policies", data=form)
     assert response.status_code == 303
+    [published] = audit.entries(action="policy.publish")
+    assert (published.actor_email, published.actor_role, published.target) == (privacy.email, "privacy", "policy:2026-12")
     assert PolicyVersion.get(PolicyVersion.version == "2026-12").changed_permissions() == ["location", "personalization"]
     page = text(privacy.get("/console/policies"))
     assert re.search(r'data-version="2026-12">.*?<td class="changed">location, personalization</td>', page, re.S)
     again = privacy.post("/console/policies", data=form)
     assert again.status_code == 422 and "Already published." in text(again)
+    assert len(audit.entries(action="policy.publish")) == 1
     bad = privacy.post("/console/policies", data={**form, "version": "2026 12", "changed_permissions": ["nope"]})
     assert bad.status_code == 422 and "version:" in text(bad) and "changed_permissions:" in text(bad)
 
@@ -209,3 +221,27 @@ def test_a_campaigns_user_cannot_use_the_privacy_forms(client, console, staff, p
     assert User.select().where(User.id == uid).exists()
     assert GuardianConsent.select().count() == 0 and PolicyVersion.select().where(PolicyVersion.version == "9").count() == 0
     assert console.get(f"/console/users/{uid}").status_code == 403
+
+
+def test_the_staff_page_verifies_the_audit_chain_only_when_asked(console, staff):
+    """A view of Staff & audit reads one page of entries and their count,
+    not the whole chain: a tampered entry shows only once "Verify the
+    whole chain" is posted (with the CSRF token)."""
+    from models.base import db
+    from tests.auth.test_audit import lift_append_only_guard
+
+    console.sign_in(staff("admin"))
+    member = User.by_email(staff("campaigns"))
+    assert console.post(f"/console/staff/{member.id}/role", data={"role": "privacy"}).status_code == 303
+    count = AuditEntry.select().count()
+    page = text(console.get("/console/staff"))
+    assert f'id="audit-entries">{count}<' in page and 'id="audit-chain">not checked on this view' in page
+    verified = console.post("/console/staff/verify-audit")
+    assert verified.status_code == 200 and 'id="audit-chain">verified' in text(verified)
+
+    lift_append_only_guard()
+    db.execute_sql("UPDATE audit_entry SET target = 'campaign:9' WHERE seq = 1")
+    assert 'id="audit-chain">not checked on this view' in text(console.get("/console/staff"))
+    assert console.post("/console/staff/verify-audit", csrf=False).status_code == 403
+    broken = text(console.post("/console/staff/verify-audit"))
+    assert 'id="audit-chain">does not verify' in broken and "audit entry 1:" in broken

@@ -108,6 +108,18 @@ def test_metrics_are_for_loopback_clients_unless_opened(make_app):
     assert opened.get("/metrics", environ_base=remote).status_code == 200
 
 
+def test_behind_a_trusted_proxy_metrics_see_the_forwarded_client(make_app):
+    """A reverse proxy on the same machine makes every request look local;
+    with PROXY_FIX_HOPS=1 the address it forwards is the one checked."""
+    via_proxy = {"environ_base": {"REMOTE_ADDR": "127.0.0.1"}, "headers": {"X-Forwarded-For": "203.0.113.7"}}
+    assert make_app().test_client().get("/metrics", **via_proxy).status_code == 200  # the proxy looks local
+    trusting = make_app(PROXY_FIX_HOPS=1).test_client()
+    response = trusting.get("/metrics", **via_proxy)
+    assert response.status_code == 403 and response.json["error"]["code"] == "forbidden"
+    local = {"environ_base": {"REMOTE_ADDR": "127.0.0.1"}, "headers": {"X-Forwarded-For": "127.0.0.1"}}
+    assert trusting.get("/metrics", **local).status_code == 200
+
+
 def test_metrics_token_is_required_from_everywhere_when_set(make_app):
     token = "metrics-" + "k" * 32
     client = make_app(METRICS_TOKEN=token).test_client()

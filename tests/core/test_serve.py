@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, process_log
 
 pytestmark = pytest.mark.slow
 
@@ -51,8 +51,8 @@ def test_make_run_counts_every_process_and_logs_json(tmp_path):
            if not k.startswith(("TEST_", "PROMETHEUS_", "DATABASE_URL", "REDIS_URL", "LOG_FORMAT"))}
     env.update(INSTANCE_PATH=str(tmp_path / "instance"), PORT=str(port), WEB_CONCURRENCY="2")
     out, err = tmp_path / "stdout.log", tmp_path / "stderr.log"
-    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=open(out, "ab"),
-                              stderr=open(err, "ab"), start_new_session=True)
+    server = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=process_log(out),
+                              stderr=process_log(err), start_new_session=True)
     try:
         wait_for(f"{base}/healthz", 200, "the server", err)
         wait_for(f"{base}/readyz", 200, "the consumer's heartbeat", err)
