@@ -97,9 +97,13 @@ def test_killed_consumer_restarts_and_finishes_without_duplicates(queued_app, cl
 def test_two_consumers_share_one_campaign_without_duplicates(queued_app, client, admin, fcm_server, tmp_path):
     log_path = tmp_path / "consumers.log"
     fcm_server.send_delay = 0.05
-    people, campaign_id = start_campaign(client, admin, 40)
     consumers = [start_consumer(queued_app, log_path) for _ in range(2)]
     try:
+        # both running before the campaign is sent: on a loaded machine one
+        # consumer could otherwise finish it before the other has started
+        wait_for(lambda: open(log_path).read().count("Huey consumer started") == 2, 90, "both consumers to start",
+                 log_path)
+        people, campaign_id = start_campaign(client, admin, 40)
         wait_for(lambda: campaign_status(campaign_id) == "completed", 90, "the campaign to complete", log_path)
     finally:
         for process in consumers:
