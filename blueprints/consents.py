@@ -32,11 +32,14 @@ class PermissionListSchema(Schema):
 class PolicySchema(Schema):
     version = fields.String()
     published_at = UtcDateTime()
-    changed_permissions = fields.Method("_changed")
+    changed_permissions = fields.List(fields.String(), metadata={
+        "description": "The permissions this version changed (to be asked again)"})
     text = fields.String()
 
-    def _changed(self, policy):
-        return policy.changed_permissions()
+    def get_attribute(self, obj, attr, default):
+        if attr == "changed_permissions":
+            return obj.changed_permissions()
+        return super().get_attribute(obj, attr, default)
 
 
 class ConsentStatusSchema(Schema):

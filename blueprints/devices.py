@@ -6,9 +6,10 @@ from flask import current_app, request
 from flask_jwt_extended import current_user, get_jwt_identity
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
-from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, user_row
+from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, Unchecked, UtcDateTime, user_row
 from collection import devices, locations, tokens
 from core.errors import NotFound
+from core.openapi import OPTIONAL
 from core.schemas import FiniteNumber
 from core.extensions import limiter
 from models.base import utcnow
@@ -75,11 +76,12 @@ class DeviceSchema(ReportedSchema):
     platform = fields.String()
     created_at = UtcDateTime()
     last_seen_at = UtcDateTime()
-    push = fields.Method("_push", allow_none=True, metadata={"description": "Push registration, null if none"})
+    push = fields.Nested(PushStatusSchema, allow_none=True, metadata={"description": "Push registration, null if none"})
 
-    def _push(self, device):
-        token = PushToken.get_or_none(PushToken.device == device.id)
-        return PushStatusSchema().dump(token) if token else None
+    def get_attribute(self, obj, attr, default):
+        if attr == "push":
+            return PushToken.get_or_none(PushToken.device == obj.id)
+        return super().get_attribute(obj, attr, default)
 
 
 class GatedResultSchema(Schema):
@@ -146,7 +148,7 @@ class LocationResultSchema(Schema):
 
 class LocationBatchSchema(StrictSchema):
     locations = fields.List(
-        fields.Dict(), required=True, validate=validate.Length(min=1, max=MAX_BATCH),
+        Unchecked(LocationInSchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH),
         metadata={"description": "Up to 500 items, each a LocationIn; invalid items are rejected one by one"})
 
     @pre_load
@@ -158,7 +160,7 @@ class BatchItemResultSchema(Schema):
     index = fields.Integer()
     status = fields.String(metadata={"description": "stored, duplicate (its captured_at is already stored) or "
                                                     "rejected"})
-    errors = fields.Dict(metadata={"description": "Why an item was rejected, or why a duplicate is not the point "
+    errors = fields.Dict(metadata={OPTIONAL: True, "description": "Why an item was rejected, or why a duplicate is not the point "
                                                   "stored at its time: field -> messages"})
 
 
