@@ -8,6 +8,7 @@ from blueprints.base import ApiBlueprint, PageArgs, StrictBoolean, StrictSchema,
 from consent import catalogue, receipts
 from consent.ledger import ChangeContext
 from core.errors import NotFound, ValidationFailed
+from core.openapi import OPTIONAL
 from models.consent import LedgerEntry, PolicyVersion
 from models.device import Device
 
@@ -111,7 +112,7 @@ class ReceiptPurposeSchema(Schema):
     primaryPurpose = fields.Boolean()
     termination = fields.String()
     thirdPartyDisclosure = fields.Boolean()
-    thirdPartyName = fields.String()
+    thirdPartyName = fields.String(metadata={OPTIONAL: True, "description": "Only where thirdPartyDisclosure"})
 
 
 class ReceiptServiceSchema(Schema):
