@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 
 import consent
 from blueprints.base import ApiBlueprint, PageArgs, StrictBoolean, StrictSchema, UtcDateTime, newest_first, page_schema
+from blueprints.devices import DeviceMismatchesSchema
 from consent import catalogue, receipts
 from consent.ledger import ChangeContext
 from core.errors import NotFound, ValidationFailed
@@ -59,6 +60,9 @@ class ConsentOverviewSchema(Schema):
     minor = fields.Boolean()
     guardian_consent = fields.Boolean()
     consents = fields.Dict(keys=fields.String(), values=fields.Nested(ConsentStatusSchema))
+    devices = fields.List(fields.Nested(DeviceMismatchesSchema), metadata={
+        "description": "Per device, the permissions in effect that the phone's own permissions narrow there "
+                       "(os_permissions), so the app can tell the user; an empty list where none do"})
 
 
 class ConsentChangeSchema(ConsentOverviewSchema):

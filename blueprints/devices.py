@@ -6,6 +6,7 @@ from flask import current_app, request
 from flask_jwt_extended import current_user, get_jwt_identity
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
+import consent
 from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, Unchecked, UtcDateTime, user_row
 from collection import devices, locations, tokens
 from core.errors import NotFound
@@ -13,7 +14,7 @@ from core.openapi import OPTIONAL
 from core.schemas import FiniteNumber
 from core.extensions import limiter
 from models.base import utcnow
-from models.device import GATED_DEVICE_COLUMNS, GATED_DEVICE_FIELDS, PLATFORMS, Device, PushToken
+from models.device import GATED_DEVICE_COLUMNS, GATED_DEVICE_FIELDS, OS_PERMISSIONS, PLATFORMS, Device, PushToken
 
 blp = ApiBlueprint("devices", __name__, url_prefix="/v1/devices", description="Devices and their reports")
 
@@ -36,11 +37,31 @@ _FORMED_DETAILS = {
     "timezone": lambda: fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64)),
 }
 
+OS_PERMISSION_DESCRIPTIONS = {
+    "notifications": "The OS notification permission; denied: the device is not sent pushes "
+                     "(os_notifications_off), provisional (iOS quiet delivery) still receives them.",
+    "location": "The location access the OS grants; approximate: points are stored as the geohash-5 cell "
+                "centre even with precise_location; none: points are refused (os_location_off).",
+    "tracking": "iOS App Tracking Transparency; anything but authorized takes partner_sharing out of effect "
+                "on an iOS device (os_tracking_off). Ignored on other platforms.",
+}
+
+
+OsPermissionsSchema = StrictSchema.from_dict({
+    name: fields.String(load_default=None, allow_none=True, validate=validate.OneOf(values),
+                        metadata={"description": OS_PERMISSION_DESCRIPTIONS[name]})
+    for name, values in OS_PERMISSIONS.items()
+}, name="OsPermissionsSchema")
+
+
 _Details = StrictSchema.from_dict({
     "app_version": fields.String(required=True, validate=[
         validate.Length(max=32), FullMatch(r"^\d+(\.\d+){0,3}$", error="Dotted numbers, e.g. 3.12.0.")]),
     **{name: _FORMED_DETAILS[name]() if name in _FORMED_DETAILS else _text(GATED_DEVICE_COLUMNS[name])
        for name in GATED_DEVICE_FIELDS},
+    "os_permissions": fields.Nested(OsPermissionsSchema, metadata={
+        "description": "The phone's own permissions, kept without device_info: they narrow what consent "
+                       "allows on this device. Each one reported replaces the stored value."}),
 })
 
 
@@ -70,6 +91,24 @@ class ReportedSchema(Schema.from_dict({name: fields.String(allow_none=True)
     """The details a device reports, as stored (null where not kept)."""
 
 
+class OsPermissionsStateSchema(Schema):
+    notifications = fields.String(allow_none=True, metadata={"description": "null: never reported"})
+    location = fields.String(allow_none=True, metadata={"description": "null: never reported"})
+    tracking = fields.String(allow_none=True, metadata={"description": "null: never reported"})
+
+
+class MismatchSchema(Schema):
+    permission = fields.String(metadata={"description": "A permission in effect, e.g. precise_location"})
+    consent = fields.String(metadata={"description": "The user's choice: granted"})
+    os = fields.String(allow_none=True, metadata={"description": "What the phone's permission says, e.g. approximate"})
+    effect = fields.String(metadata={"description": "stored as approximate, not stored, not sent or not in effect"})
+
+
+class DeviceMismatchesSchema(Schema):
+    device_id = fields.UUID()
+    mismatches = fields.List(fields.Nested(MismatchSchema))
+
+
 class DeviceSchema(ReportedSchema):
     id = fields.UUID()
     installation_id = fields.String()
@@ -77,10 +116,15 @@ class DeviceSchema(ReportedSchema):
     created_at = UtcDateTime()
     last_seen_at = UtcDateTime()
     push = fields.Nested(PushStatusSchema, allow_none=True, metadata={"description": "Push registration, null if none"})
+    os_permissions = fields.Nested(OsPermissionsStateSchema)
+    mismatches = fields.List(fields.Nested(MismatchSchema), metadata={
+        "description": "Permissions in effect that the phone's own permissions narrow on this device"})
 
     def get_attribute(self, obj, attr, default):
         if attr == "push":
             return PushToken.get_or_none(PushToken.device == obj.id)
+        if attr == "mismatches":
+            return consent.device_mismatches(obj)
         return super().get_attribute(obj, attr, default)
 
 

@@ -15,7 +15,7 @@ from blueprints.devices import LocationSchema
 from core.errors import Forbidden, NotFound
 from core.extensions import limiter
 from models import AuthSession
-from models.device import GATED_DEVICE_FIELDS, Location
+from models.device import GATED_DEVICE_FIELDS, OS_PERMISSION_COLUMNS, Location
 from rights import correction, erasure, export
 
 blp = ApiBlueprint("me", __name__, url_prefix="/v1/me", description="The user's own data")
@@ -24,7 +24,8 @@ EXPORT_FORMAT = """Export format, version 1: one JSON object with `format_versio
 and these sections, each a list of objects unless noted: `profile` (object), `consents` (object, as
 `GET /v1/me/consents`), `ledger` (every consent change: permission, granted, policy_version, source,
 reason, device_id, ip, user_agent, created_at, hash), `consent_receipts` (every consent receipt, as
-`GET /v1/me/consent-receipts/{receipt_id}`: receipt_id, jws, receipt), `guardian_consents`, `devices` (as stored),
+`GET /v1/me/consent-receipts/{receipt_id}`: receipt_id, jws, receipt), `guardian_consents`, `devices` (as stored,
+with the phone's own permissions as os_notifications, os_location, os_tracking),
 `push_tokens`, `device_reports` (device-details history), `locations` (as stored: latitude,
 longitude, precision, geohash, accuracy_m, captured_at), `deliveries` (campaign, kind, title,
 device, status, time), `sessions` (id, device, address, created_at, refreshed_at, expires_at, revoked_at),
@@ -51,6 +52,9 @@ for _name in GATED_DEVICE_FIELDS:
     for _schema in (StoredDeviceSchema, ExportReportSchema):
         _schema._declared_fields[_name] = fields.String(allow_none=True, metadata={
             "description": "Stored only while device_info is in effect"})
+for _name, _column in OS_PERMISSION_COLUMNS.items():
+    StoredDeviceSchema._declared_fields[_column] = fields.String(allow_none=True, metadata={
+        "description": f"The phone's own {_name} permission; null: never reported"})
 
 
 class ExportLedgerEntrySchema(Schema):

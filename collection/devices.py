@@ -1,5 +1,6 @@
 """Devices and their reports (snapshots of details), stored only as far
-as ``device_info`` allows."""
+as ``device_info`` allows; the phone's own permissions are kept whatever
+it says (``consent.os_permissions`` needs them to honour the user's choices)."""
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -7,7 +8,7 @@ from flask import current_app
 import consent
 from core.errors import Conflict
 from models.base import lock_value, utcnow, write_transaction
-from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport
+from models.device import GATED_DEVICE_FIELDS, OS_PERMISSION_COLUMNS, Device, DeviceReport
 
 ALWAYS_KEPT = ("installation_id", "platform", "app_version")
 
@@ -30,6 +31,11 @@ def gate_device_fields(user, data):
             gated.stored.append(name)
     if "app_version" in gated.values:
         gated.values["app_version_num"] = Device.version_number(gated.values["app_version"])
+    reported = {name: value for name, value in (data.get("os_permissions") or {}).items() if value is not None}
+    for name, value in reported.items():  # only those reported change: the others stay as last said
+        gated.values[OS_PERMISSION_COLUMNS[name]] = value
+    if reported:
+        gated.stored.append("os_permissions")
     for name in GATED_DEVICE_FIELDS:
         if data.get(name) is None:
             continue
@@ -74,7 +80,8 @@ def record_report(user, device, data):
     campaign filters read what the phone last said, not an older report."""
     with consent.consent_held(user):
         gated = gate_device_fields(user, data)
-        history = {k: v for k, v in gated.values.items() if k != "app_version_num"}
+        history = {k: v for k, v in gated.values.items()
+                   if k != "app_version_num" and k not in OS_PERMISSION_COLUMNS.values()}
         report = DeviceReport.create(device=device, user=user, created_at=utcnow(), **history)
         current = dict(gated.values)
         if consent.is_effective(user, "device_info"):

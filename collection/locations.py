@@ -1,5 +1,6 @@
 """Locations: stored approximate (a geohash-5 cell centre) or, with
-``precise_location``, as sent; removed or coarsened on withdrawal."""
+``precise_location`` and a phone that grants precise location, as sent;
+refused when the phone grants none; removed or coarsened on withdrawal."""
 from contextlib import contextmanager
 from datetime import date
 from functools import lru_cache
@@ -8,6 +9,7 @@ from peewee import SQL, Case, Select, Value
 
 import consent
 from collection import geohash as geo
+from consent import os_permissions
 from core import metrics
 from core.errors import Conflict, ConsentRequired
 from models.account import User
@@ -36,9 +38,11 @@ def _location_row(user_id, device_id, item, precise):
 
 def store_location_at_once(user_id, device_id, item):
     """The usual report in one statement: stored when the device is the
-    user's, ``location`` is in effect and (device, captured_at) is new, kept
-    precise when ``precise_location`` is in effect too, all decided by the
-    database with the engine's SQL rules (``consent.effective_sql``). On
+    user's, ``location`` is in effect, the phone grants location access and
+    (device, captured_at) is new, kept precise when ``precise_location`` is in
+    effect too and the phone grants precise location, all decided by the
+    database with the engine's SQL rules (``consent.effective_sql``,
+    ``consent.os_permissions``). On
     PostgreSQL the statement follows a shared lock on the user in the same
     round trip, and as its own statement, for the reason ``consent_held``
     gives. Returns the stored Location, or None when anything did not hold;
@@ -69,10 +73,11 @@ def _location_statement(postgres, today):
     sql = consent.SqlSubject(today)
     chosen = sql.join(
         User.select(Device.id.alias("device_id"), User.id.alias("user_id"),
-                    consent.effective_sql("precise_location", sql).alias("precise"))
+                    (consent.effective_sql("precise_location", sql)
+                     & os_permissions.precise_allowed_sql()).alias("precise"))
         .join(Device, on=(Device.user == User.id))
     ).where((User.id == slot("user_id")) & (Device.id == slot("device_id"))
-            & consent.effective_sql("location", sql)).alias("chosen")
+            & consent.effective_sql("location", sql) & os_permissions.location_allowed_sql()).alias("chosen")
 
     def by_precision(name, precise, coarse):
         return Case(None, [(chosen.c.precise, precise)], coarse).alias(name)
@@ -110,10 +115,14 @@ def _same_point(stored, item):
     return place(item["latitude"], item["longitude"])[:2] == (latitude, longitude)
 
 
-def _precision_allowed(user):
-    """403 unless ``location`` is in effect; whether to keep it precise."""
+def _precision_allowed(user, device):
+    """403 unless ``location`` is in effect and the phone grants location
+    access; whether to keep points precise (consent and the phone agreeing)."""
     consent.require(user, "location")
-    return consent.is_effective(user, "precise_location")
+    refusal = os_permissions.location_refusal(device)
+    if refusal is not None:
+        raise ConsentRequired("location", refusal)
+    return os_permissions.keeps_precise(device, consent.check(user, "precise_location"))
 
 
 def store_location(user, device, item):
@@ -121,7 +130,7 @@ def store_location(user, device, item):
     (device, captured_at) answers the stored row instead of storing a second
     one; a different point at that time is 409 ``duplicate_location``."""
     with _counted_refusal(1), consent.consent_held(user):
-        precise = _precision_allowed(user)
+        precise = _precision_allowed(user, device)
         row = _location_row(user.id, device.id, item, precise)
         inserted = list(Location.insert(**row).on_conflict_ignore().returning(Location.id).execute())
         if not inserted:
@@ -152,7 +161,7 @@ def store_locations(user, device, items):
     statuses = ["rejected" if item is None else None for item in items]
     differing = {}
     with _counted_refusal(len(items)), consent.consent_held(user):
-        precise = _precision_allowed(user)
+        precise = _precision_allowed(user, device)
         times = {item["captured_at"] for item in items if item is not None}
         taken = {
             captured_at: (latitude, longitude, precision)

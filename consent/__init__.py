@@ -34,6 +34,8 @@ from consent.subjects import (  # noqa: F401
     check,
     close_cache,
     consent_held,
+    device_decision,
+    device_mismatches,
     forget,
     is_effective,
     load_subject,

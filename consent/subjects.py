@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from peewee import JOIN
 
 from auth import audit
-from consent import catalogue
+from consent import catalogue, os_permissions
 from consent.rules import State, Subject, decide, is_minor, may_hold_push_token
 from consent.sql import guardian_on_record, newest_change
 from core import metrics
@@ -16,6 +16,7 @@ from core.errors import ConsentRequired
 from models.account import User
 from models.base import db, is_postgres, write_transaction
 from models.consent import Consent, PolicyVersion
+from models.device import Device
 
 # {user id: Subject} for the request being served; None outside one. The HTTP
 # layer opens it per request (``open_cache``); a worker task reads afresh.
@@ -141,6 +142,17 @@ def check(user, key, today=None):
     return decision
 
 
+def device_decision(device, key, today=None):
+    """``check`` for the device's user, narrowed by the device's OS permissions."""
+    return os_permissions.on_device(key, check(device.user, key, today), device)
+
+
+def device_mismatches(device):
+    """What the phone's own permissions narrow on ``device`` (``os_permissions.mismatches``)."""
+    subject = _cached().get(device.user_id) or subject_for(device.user)  # a listing's devices share one user
+    return os_permissions.mismatches(device, {key: decide(key, subject) for key in catalogue.KEYS})
+
+
 def is_effective(user, key):
     return check(user, key).effective
 
@@ -170,13 +182,14 @@ def staff_overview(user, admin):
 
 
 def overview(user, today=None):
-    """The user's choices and whether each is in effect (``GET /me/consents``)."""
+    """The user's choices and whether each is in effect (``GET /me/consents``),
+    with what the phone's own permissions narrow on each device."""
     subject = subject_for(user)
     current = PolicyVersion.current()
-    consents = {}
+    consents, decisions = {}, {}
     for key in catalogue.KEYS:
         state = subject.states.get(key)
-        decision = decide(key, subject, today)
+        decision = decisions[key] = decide(key, subject, today)
         consents[key] = {
             "granted": bool(state and state.granted),
             "effective": decision.effective,
@@ -189,4 +202,5 @@ def overview(user, today=None):
         "minor": is_minor(user.birth_date, today),
         "guardian_consent": subject.guardian_consent,
         "consents": consents,
+        "devices": os_permissions.device_mismatches(Device.for_user(user), decisions),
     }

@@ -25,6 +25,16 @@ GATED_DEVICE_COLUMNS = {"model": 64, "manufacturer": 64, "os_name": 64, "os_vers
                         "resolution": 16, "locale": 35, "timezone": 64}
 GATED_DEVICE_FIELDS = tuple(GATED_DEVICE_COLUMNS)
 
+# The phone's own permission switches, as the OS reports them, with their
+# values. Not device details: they are what honouring the user's choices on
+# this device needs (``consent.os_permissions``), kept without ``device_info``.
+OS_PERMISSIONS = {
+    "notifications": ("authorized", "provisional", "denied", "not_determined"),
+    "location": ("none", "approximate", "precise"),
+    "tracking": ("authorized", "denied", "restricted", "not_determined"),  # iOS App Tracking Transparency
+}
+OS_PERMISSION_COLUMNS = {name: f"os_{name}" for name in OS_PERMISSIONS}
+
 
 def _add_gated_columns(model):
     for name, length in GATED_DEVICE_COLUMNS.items():
@@ -40,6 +50,9 @@ class Device(BaseModel):
     app_version_num = BigIntegerField(default=0)  # sortable form of app_version, for audience filters
     created_at = DateTimeField(default=utcnow)
     last_seen_at = DateTimeField(default=utcnow, index=True)
+    os_notifications = CharField(max_length=16, null=True)  # OS_PERMISSIONS; null: never reported
+    os_location = CharField(max_length=16, null=True)
+    os_tracking = CharField(max_length=16, null=True)
 
     class Meta:
         table_name = "device"
@@ -60,6 +73,11 @@ class Device(BaseModel):
     def owned(cls, user, device_id):
         """The user's device, or None: another user's device is as absent as a missing one."""
         return cls.get_or_none((cls.id == device_id) & (cls.user == user))
+
+    @property
+    def os_permissions(self):
+        """``{notifications, location, tracking}`` as last reported (None where never)."""
+        return {name: getattr(self, column) for name, column in OS_PERMISSION_COLUMNS.items()}
 
     @classmethod
     def blank_gated_fields(cls, user):

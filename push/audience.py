@@ -1,6 +1,7 @@
 """Who a campaign reaches: devices with a push token, narrowed by the
 audience filters, all decided by the database in one query. Whether consent
-allows it comes from the consent engine's rules (``consent.refusal_sql``);
+allows it comes from the consent engine's rules (``consent.refusal_sql``)
+and what the phone's own permissions allow (``consent.os_permissions``);
 this module only adds the filters."""
 import math
 from datetime import timedelta
@@ -8,6 +9,7 @@ from datetime import timedelta
 from peewee import SQL, Case, fn
 
 import consent
+from consent import os_permissions
 from models.account import User
 from models.base import one_of, utcnow
 from models.device import Device, Location, PushToken
@@ -46,6 +48,7 @@ def _filter_cases(campaign, sql, now):
     if audience.get("area"):
         near = Location.select(Location.id).where((Location.device == Device.id) & area_condition(audience["area"]))
         cases.append((~fn.EXISTS(near), "filter:area"))
+    cases += os_permissions.unreachable_sql()  # the phone's own notification switch is off
     cases.append((PushToken.notifications_enabled == False, "notifications_disabled"))  # noqa: E712
     return cases
 

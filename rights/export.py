@@ -7,7 +7,7 @@ from consent import receipts
 from models.account import AuthSession
 from models.base import utcnow
 from models.consent import GuardianConsent, LedgerEntry
-from models.device import GATED_DEVICE_FIELDS, Device, DeviceReport, Location, PushToken
+from models.device import GATED_DEVICE_FIELDS, OS_PERMISSION_COLUMNS, Device, DeviceReport, Location, PushToken
 from models.push import Campaign, Delivery
 
 FORMAT_VERSION = 1
@@ -50,6 +50,7 @@ def devices(user):
     """The user's devices as stored, as the export shows them."""
     return Device.select(
         Device.id, Device.installation_id, Device.platform, *[getattr(Device, name) for name in REPORTED],
+        *[getattr(Device, column) for column in OS_PERMISSION_COLUMNS.values()],
         Device.created_at, Device.last_seen_at).where(Device.user == user).order_by(Device.created_at).dicts()
 
 

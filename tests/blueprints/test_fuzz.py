@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
@@ -90,6 +90,10 @@ def test_fuzz_operation(app, user, admin, world, role, label):
         def run(case):
             if mode is GenerationMode.POSITIVE:
                 real_ids(case, world, next(turns))
+            else:
+                # an extra query parameter whose value is an empty list is not
+                # sent at all: on the wire such a case violates nothing
+                assume(not any(value == [] for value in (case.query or {}).values()))
             TALLY["examples"] += 1
             case.call_and_validate(headers=headers, checks=mode_checks)
 
