@@ -87,6 +87,8 @@ def test_the_generated_models_type_what_clients_read(api_client):
     models = api_client.models
     assert_typed(api_client, models.Device, "push", typing.Union[models.PushStatus, None])
     assert_typed(api_client, models.PushStatus, "notifications_enabled", bool)
+    assert_typed(api_client, models.Device, "os_permissions", models.OsPermissionsState)
+    assert_typed(api_client, models.Device, "mismatches", list[models.Mismatch])
     assert_typed(api_client, models.Campaign, "counters", models.Counters)
     for name, annotation in hints(api_client, models.Counters).items():
         assert annotation in (int, dict[str, typing.Any]) and (annotation is int or name == "additional_properties")
@@ -134,6 +136,7 @@ def test_the_generated_client_runs_the_apps_flows(api_client, app, serve):
     assert isinstance(status, models.PushStatus) and status.notifications_enabled is True
     device = call(api_client, "devices.devices_get_device", 200, client=me, device_id=device.id)
     assert isinstance(device, models.Device) and isinstance(device.push, models.PushStatus)
+    assert isinstance(device.os_permissions, models.OsPermissionsState) and device.mismatches == []
     assert device.push.updated_at.utcoffset().total_seconds() == 0
 
     latitude, longitude = 31.230416, 121.473701
