@@ -11,11 +11,10 @@ import consent
 from auth import audit, staff
 from blueprints.base import ApiBlueprint, FullMatch, PageArgs, StrictSchema, UtcDateTime, page_schema
 from blueprints.consents import ConsentOverviewSchema, LedgerEntrySchema, PolicySchema, change_context
-from blueprints.me import EXPORT_FORMAT
+from blueprints.me import EXPORT_FORMAT, ExportSchema, StoredDeviceSchema
 from consent import catalogue
 from core.errors import Conflict, NotFound
 from models.account import STAFF_ROLES, User
-from models.device import GATED_DEVICE_FIELDS
 from push import campaigns
 from rights import records, stats
 
@@ -192,20 +191,6 @@ class GuardianRecordSchema(Schema):
     revoked_at = UtcDateTime(allow_none=True)
 
 
-class StoredDeviceSchema(Schema):
-    id = fields.UUID()
-    installation_id = fields.String()
-    platform = fields.String()
-    app_version = fields.String(allow_none=True)
-    created_at = UtcDateTime()
-    last_seen_at = UtcDateTime()
-
-
-for _name in GATED_DEVICE_FIELDS:
-    StoredDeviceSchema._declared_fields[_name] = fields.String(allow_none=True, metadata={
-        "description": "Stored only while device_info is in effect"})
-
-
 class ChainStatusSchema(Schema):
     ok = fields.Boolean(metadata={"description": "The user's ledger chain recomputes and matches the consent table"})
     entries = fields.Integer(metadata={"description": "Entries verified"})
@@ -280,10 +265,8 @@ def user_ledger(args, user_id):
 
 @blp.route("/users/<uuid:user_id>/export", methods=["GET"])
 @blp.auth(roles=("privacy",))
-@blp.doc(description=EXPORT_FORMAT, responses={"200": {
-    "description": "Everything held about the user (streamed JSON), as the user's own export",
-    "content": {"application/json": {"schema": {"type": "object", "properties": {
-        "format_version": {"type": "integer"}, "exported_at": {"type": "string", "format": "date-time"}}}}}}})
+@blp.doc(description=EXPORT_FORMAT)
+@blp.response(200, ExportSchema, description="Everything held about the user (streamed JSON), as the user's own export")
 def export_user(user_id):
     """Everything held about the user, on the user's request (streamed)."""
     user = records.get_user(user_id)

@@ -95,6 +95,16 @@ def newest_first(query, key, args):
     return {"items": items, "next_cursor": next_key}
 
 
+class Unchecked(fields.Nested):
+    """Documented as the nested schema, loaded as a plain object: the view
+    loads each item itself, so that one bad item does not refuse the others."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict):
+            raise ValidationError("Not a valid mapping type.")
+        return value
+
+
 def page_schema(item_schema, name, cursor=Cursor):
     """``{items: [...], next_cursor}`` around ``item_schema``."""
     return type(name, (Schema,), {

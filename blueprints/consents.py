@@ -9,6 +9,7 @@ from blueprints.devices import DeviceMismatchesSchema
 from consent import catalogue, receipts
 from consent.ledger import ChangeContext
 from core.errors import NotFound, ValidationFailed
+from core.openapi import OPTIONAL
 from models.consent import LedgerEntry, PolicyVersion
 from models.device import Device
 
@@ -33,11 +34,14 @@ class PermissionListSchema(Schema):
 class PolicySchema(Schema):
     version = fields.String()
     published_at = UtcDateTime()
-    changed_permissions = fields.Method("_changed")
+    changed_permissions = fields.List(fields.String(), metadata={
+        "description": "The permissions this version changed (to be asked again)"})
     text = fields.String()
 
-    def _changed(self, policy):
-        return policy.changed_permissions()
+    def get_attribute(self, obj, attr, default):
+        if attr == "changed_permissions":
+            return obj.changed_permissions()
+        return super().get_attribute(obj, attr, default)
 
 
 class ConsentStatusSchema(Schema):
@@ -112,7 +116,7 @@ class ReceiptPurposeSchema(Schema):
     primaryPurpose = fields.Boolean()
     termination = fields.String()
     thirdPartyDisclosure = fields.Boolean()
-    thirdPartyName = fields.String()
+    thirdPartyName = fields.String(metadata={OPTIONAL: True, "description": "Only where thirdPartyDisclosure"})
 
 
 class ReceiptServiceSchema(Schema):

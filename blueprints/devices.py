@@ -7,9 +7,10 @@ from flask_jwt_extended import current_user, get_jwt_identity
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates
 
 import consent
-from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, user_row
+from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, Unchecked, UtcDateTime, user_row
 from collection import devices, locations, tokens
 from core.errors import NotFound
+from core.openapi import OPTIONAL
 from core.schemas import FiniteNumber
 from core.extensions import limiter
 from models.base import utcnow
@@ -114,18 +115,17 @@ class DeviceSchema(ReportedSchema):
     platform = fields.String()
     created_at = UtcDateTime()
     last_seen_at = UtcDateTime()
-    push = fields.Method("_push", allow_none=True, metadata={"description": "Push registration, null if none"})
+    push = fields.Nested(PushStatusSchema, allow_none=True, metadata={"description": "Push registration, null if none"})
     os_permissions = fields.Nested(OsPermissionsStateSchema)
-    mismatches = fields.Method("_mismatches", metadata={
-        "type": "array", "items": {"$ref": "#/components/schemas/Mismatch"},
+    mismatches = fields.List(fields.Nested(MismatchSchema), metadata={
         "description": "Permissions in effect that the phone's own permissions narrow on this device"})
 
-    def _mismatches(self, device):
-        return MismatchSchema(many=True).dump(consent.device_mismatches(device))
-
-    def _push(self, device):
-        token = PushToken.get_or_none(PushToken.device == device.id)
-        return PushStatusSchema().dump(token) if token else None
+    def get_attribute(self, obj, attr, default):
+        if attr == "push":
+            return PushToken.get_or_none(PushToken.device == obj.id)
+        if attr == "mismatches":
+            return consent.device_mismatches(obj)
+        return super().get_attribute(obj, attr, default)
 
 
 class GatedResultSchema(Schema):
@@ -192,7 +192,7 @@ class LocationResultSchema(Schema):
 
 class LocationBatchSchema(StrictSchema):
     locations = fields.List(
-        fields.Dict(), required=True, validate=validate.Length(min=1, max=MAX_BATCH),
+        Unchecked(LocationInSchema), required=True, validate=validate.Length(min=1, max=MAX_BATCH),
         metadata={"description": "Up to 500 items, each a LocationIn; invalid items are rejected one by one"})
 
     @pre_load
@@ -204,7 +204,7 @@ class BatchItemResultSchema(Schema):
     index = fields.Integer()
     status = fields.String(metadata={"description": "stored, duplicate (its captured_at is already stored) or "
                                                     "rejected"})
-    errors = fields.Dict(metadata={"description": "Why an item was rejected, or why a duplicate is not the point "
+    errors = fields.Dict(metadata={OPTIONAL: True, "description": "Why an item was rejected, or why a duplicate is not the point "
                                                   "stored at its time: field -> messages"})
 
 

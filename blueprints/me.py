@@ -10,11 +10,12 @@ from auth.passwords import password_matches
 from auth.sessions import change_credentials, is_fresh, revoke_session
 from blueprints.auth import PASSWORD_RULES, PHONE, UserSchema
 from blueprints.base import ApiBlueprint, FullMatch, PageArgs, StrictSchema, TimeCursor, UtcDateTime, page_schema
+from blueprints.consents import ConsentOverviewSchema, ReceiptSchema
 from blueprints.devices import LocationSchema
 from core.errors import Forbidden, NotFound
 from core.extensions import limiter
 from models import AuthSession
-from models.device import Location
+from models.device import GATED_DEVICE_FIELDS, OS_PERMISSION_COLUMNS, Location
 from rights import correction, erasure, export
 
 blp = ApiBlueprint("me", __name__, url_prefix="/v1/me", description="The user's own data")
@@ -29,6 +30,116 @@ with the phone's own permissions as os_notifications, os_location, os_tracking),
 longitude, precision, geohash, accuracy_m, captured_at), `deliveries` (campaign, kind, title,
 device, status, time), `sessions` (id, device, address, created_at, refreshed_at, expires_at, revoked_at),
 `unsubscribes` (created_at, policy_version). Times are UTC (ISO 8601, `Z`)."""
+
+
+class StoredDeviceSchema(Schema):
+    id = fields.UUID()
+    installation_id = fields.String()
+    platform = fields.String()
+    app_version = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    last_seen_at = UtcDateTime()
+
+
+class ExportReportSchema(Schema):
+    id = fields.Integer()
+    device = fields.UUID(metadata={"description": "The device's id"})
+    app_version = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+
+
+for _name in GATED_DEVICE_FIELDS:
+    for _schema in (StoredDeviceSchema, ExportReportSchema):
+        _schema._declared_fields[_name] = fields.String(allow_none=True, metadata={
+            "description": "Stored only while device_info is in effect"})
+for _name, _column in OS_PERMISSION_COLUMNS.items():
+    StoredDeviceSchema._declared_fields[_column] = fields.String(allow_none=True, metadata={
+        "description": f"The phone's own {_name} permission; null: never reported"})
+
+
+class ExportLedgerEntrySchema(Schema):
+    id = fields.Integer()
+    permission = fields.String()
+    granted = fields.Boolean()
+    policy_version = fields.String()
+    source = fields.String()
+    reason = fields.String(allow_none=True)
+    device_id = fields.UUID(allow_none=True)
+    ip = fields.String(allow_none=True, metadata={"description": "Truncated to /24 (IPv4) or /48 (IPv6)"})
+    user_agent = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    hash = fields.String()
+
+
+class ExportGuardianConsentSchema(Schema):
+    guardian_name = fields.String()
+    relationship = fields.String()
+    evidence_ref = fields.String()
+    recorded_at = UtcDateTime()
+    revoked_at = UtcDateTime(allow_none=True)
+
+
+class ExportPushTokenSchema(Schema):
+    device = fields.UUID(metadata={"description": "The device's id"})
+    token = fields.String()
+    provider = fields.String()
+    notifications_enabled = fields.Boolean()
+    updated_at = UtcDateTime()
+
+
+class ExportLocationSchema(Schema):
+    id = fields.Integer()
+    device = fields.UUID(metadata={"description": "The device's id"})
+    latitude = fields.Float()
+    longitude = fields.Float()
+    precision = fields.String(metadata={"description": "approximate (geohash-5 cell centre) or precise"})
+    geohash = fields.String()
+    accuracy_m = fields.Float(allow_none=True)
+    captured_at = UtcDateTime()
+
+
+class ExportDeliverySchema(Schema):
+    id = fields.Integer()
+    campaign = fields.String(metadata={"description": "The campaign's name"})
+    kind = fields.String()
+    title = fields.String()
+    device = fields.UUID(metadata={"description": "The device's id"})
+    status = fields.String()
+    time = UtcDateTime()
+
+
+class ExportSessionSchema(Schema):
+    id = fields.UUID()
+    device = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
+    created_at = UtcDateTime()
+    refreshed_at = UtcDateTime(allow_none=True)
+    expires_at = UtcDateTime()
+    revoked_at = UtcDateTime(allow_none=True)
+
+
+class ExportUnsubscribeSchema(Schema):
+    created_at = UtcDateTime()
+    policy_version = fields.String()
+
+
+class ExportSchema(Schema):
+    """The export document, section by section (``rights.export``)."""
+    format_version = fields.Integer()
+    exported_at = UtcDateTime()
+    profile = fields.Nested(UserSchema)
+    consents = fields.Nested(ConsentOverviewSchema, metadata={"description": "As GET /v1/me/consents"})
+    ledger = fields.List(fields.Nested(ExportLedgerEntrySchema), metadata={"description": "Every consent change"})
+    consent_receipts = fields.List(fields.Nested(ReceiptSchema), metadata={
+        "description": "Every consent receipt, as GET /v1/me/consent-receipts/{receipt_id}"})
+    guardian_consents = fields.List(fields.Nested(ExportGuardianConsentSchema))
+    devices = fields.List(fields.Nested(StoredDeviceSchema), metadata={"description": "As stored"})
+    push_tokens = fields.List(fields.Nested(ExportPushTokenSchema))
+    device_reports = fields.List(fields.Nested(ExportReportSchema), metadata={"description": "Device-details history"})
+    locations = fields.List(fields.Nested(ExportLocationSchema), metadata={"description": "As stored"})
+    deliveries = fields.List(fields.Nested(ExportDeliverySchema))
+    sessions = fields.List(fields.Nested(ExportSessionSchema))
+    unsubscribes = fields.List(fields.Nested(ExportUnsubscribeSchema))
 
 
 class ProfilePatchSchema(StrictSchema):
@@ -125,10 +236,8 @@ def patch_me(data):
 
 @blp.route("/export", methods=["GET"])
 @blp.auth()
-@blp.doc(description=EXPORT_FORMAT, responses={"200": {
-    "description": "Everything held about the user (streamed JSON)",
-    "content": {"application/json": {"schema": {"type": "object", "properties": {
-        "format_version": {"type": "integer"}, "exported_at": {"type": "string", "format": "date-time"}}}}}}})
+@blp.doc(description=EXPORT_FORMAT)
+@blp.response(200, ExportSchema, description="Everything held about the user (streamed JSON)")
 def export_me():
     """Everything held about the user, machine-readable (streamed)."""
     user = current_user._get_current_object()

@@ -11,7 +11,7 @@ from core.extensions import limiter
 from models.account import User
 from models.push import Campaign
 from push import campaigns
-from push.schemas import CampaignCreateSchema, check_push_data, push_data_field
+from push.schemas import AudienceSchema, CampaignCreateSchema, check_push_data, push_data_field
 from push import unsubscribe as links
 
 blp = ApiBlueprint("push", __name__, url_prefix="/v1", description="Push campaigns and notifications")
@@ -34,18 +34,20 @@ class CampaignSchema(Schema):
     target_user_id = fields.UUID(allow_none=True, metadata={"description": "The user of a one-user notification"})
     title = fields.String()
     body = fields.String()
-    data = fields.Dict()
-    audience = fields.Dict()
+    data = fields.Dict(keys=fields.String(), values=fields.String())
+    audience = fields.Nested(AudienceSchema, metadata={"description": "The filters set; {} for everyone"})
     status = fields.String(metadata={"description": "draft, scheduled, sending, paused, completed or cancelled"})
     paused_reason = fields.String(allow_none=True)
     send_at = UtcDateTime(allow_none=True)
     created_at = UtcDateTime()
     started_at = UtcDateTime(allow_none=True)
     finished_at = UtcDateTime(allow_none=True)
-    counters = fields.Method("_counters")
+    counters = fields.Nested(CountersSchema)
 
-    def _counters(self, campaign):
-        return CountersSchema().dump(campaigns.status(campaign))
+    def get_attribute(self, obj, attr, default):
+        if attr == "counters":
+            return campaigns.status(obj)
+        return super().get_attribute(obj, attr, default)
 
 
 class CampaignListSchema(Schema):

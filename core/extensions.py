@@ -1,6 +1,7 @@
 """Extensions created unbound; ``create_app`` binds them."""
 import ipaddress
 
+from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import request
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
@@ -8,6 +9,7 @@ from flask_smorest import Api
 from flask_smorest.spec import prepare_response
 
 from core import ratelimit  # noqa: F401  (registers the counted+redis:// storage scheme)
+from core.openapi import ContractPlugin
 
 
 def client_address():
@@ -45,6 +47,13 @@ class EnvelopeApi(Api):
 
     def _register_error_handlers(self):
         pass
+
+    def _init_spec(self, *, marshmallow_plugin=None, extra_plugins=None, **kwargs):
+        # After flask-smorest's own plugins: the contract plugin reads the
+        # operations once their schemas are component references.
+        marshmallow_plugin = marshmallow_plugin or MarshmallowPlugin()
+        super()._init_spec(marshmallow_plugin=marshmallow_plugin,
+                           extra_plugins=[*(extra_plugins or ()), ContractPlugin(marshmallow_plugin)], **kwargs)
 
     def _register_responses(self):
         super()._register_responses()
