@@ -10,7 +10,7 @@ from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime
 from blueprints.consents import ConsentOverviewSchema, PolicySchema, change_context
 from consent import catalogue
 from core.errors import Conflict, NotFound
-from models.account import STAFF_ROLES, User
+from models.account import ACCOUNT, STAFF_ROLES, User
 from push import campaigns
 from rights import stats
 
@@ -43,7 +43,7 @@ class UserConsentsSchema(ConsentOverviewSchema):
 
 
 def _user(user_id):
-    user = User.get_or_none(User.id == user_id)
+    user = User.get_or_none((User.id == user_id) & (User.kind == ACCOUNT))
     if user is None:
         raise NotFound("No such user.")
     return user

@@ -15,6 +15,9 @@ from models.base import utcnow
 from models.device import GATED_DEVICE_COLUMNS, GATED_DEVICE_FIELDS, PLATFORMS, Device, PushToken
 
 blp = ApiBlueprint("devices", __name__, url_prefix="/v1/devices", description="Devices and their reports")
+# An account's token or an installation's: the app does before sign-in what
+# it does signed in, within the consent of the subject the token stands for.
+SUBJECTS = ("account", "installation")
 
 MAX_BATCH = 500
 TIMEZONES = frozenset(zoneinfo.available_timezones())
@@ -182,7 +185,7 @@ def gated_answer(gated, **extra):
 
 
 @blp.route("", methods=["POST"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.arguments(DeviceRegisterSchema)
 @blp.response(201, DeviceResultSchema, description="A new installation")
 @blp.alt_response(200, schema=DeviceResultSchema, description="The same installation again", success=True)
@@ -194,7 +197,7 @@ def register_device(data):
 
 
 @blp.route("", methods=["GET"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.response(200, DeviceListSchema)
 def list_devices():
     """The user's devices."""
@@ -202,14 +205,14 @@ def list_devices():
 
 
 @blp.route("/<uuid:device_id>", methods=["GET"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.response(200, DeviceSchema)
 def get_device(device_id):
     return own_device(device_id)
 
 
 @blp.route("/<uuid:device_id>", methods=["DELETE"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.response(204)
 def delete_device(device_id):
     """Remove the device with its push token, reports and locations."""
@@ -217,7 +220,7 @@ def delete_device(device_id):
 
 
 @blp.route("/<uuid:device_id>/reports", methods=["POST"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.arguments(DeviceDetailsSchema)
 @blp.response(201, ReportResultSchema)
 def post_report(data, device_id):
@@ -227,7 +230,7 @@ def post_report(data, device_id):
 
 
 @blp.route("/<uuid:device_id>/push-token", methods=["PUT"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.arguments(PushTokenSchema)
 @blp.response(200, PushStatusSchema)
 @blp.alt_response(403, response="FORBIDDEN", description="consent_required: neither push permission is in effect")
@@ -239,7 +242,7 @@ def put_push_token(data, device_id):
 
 
 @blp.route("/<uuid:device_id>/push-token", methods=["DELETE"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.response(204)
 def delete_push_token(device_id):
     """Forget the device's push token (e.g. on sign-out)."""
@@ -254,7 +257,7 @@ def per_device():
 
 
 @blp.route("/<uuid:device_id>/locations", methods=["POST"])
-@blp.auth(load_user=False)
+@blp.auth(load_user=False, subjects=SUBJECTS)
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOCATIONS"], key_func=per_device)
 @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Too many uploads from this device")
 @blp.arguments(LocationInSchema)
@@ -275,7 +278,7 @@ def post_location(data, device_id):
 
 
 @blp.route("/<uuid:device_id>/locations/batch", methods=["POST"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOCATION_BATCHES"], key_func=per_device)
 @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Too many uploads from this device")
 @blp.arguments(LocationBatchSchema)

@@ -75,6 +75,7 @@ def base_config(tmp_path):
         "RATELIMIT_LOGIN": "1000 per minute",
         "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
         "RATELIMIT_REGISTER": "1000 per minute",
+        "RATELIMIT_INSTALLATION": "1000 per minute",
         "RATELIMIT_REFRESH": "1000 per minute",
         "RATELIMIT_UNSUBSCRIBE": "1000 per minute",
         "RATELIMIT_LOCATIONS": "10000 per minute",
@@ -254,7 +255,7 @@ def pytest_collection_modifyitems(items):
 # -- the whole run's log, and the personal data the helpers used --------------
 
 RUN_LOG = {"path": None, "tests_run": 0}
-PERSONAL_DATA = {"email": set(), "push token": set(), "coordinate": set()}
+PERSONAL_DATA = {"email": set(), "push token": set(), "coordinate": set(), "installation id": set()}
 
 
 def remember(kind, value):
