@@ -128,6 +128,8 @@ class ReceiptLedgerEntrySchema(Schema):
     piiDigest = fields.String(metadata={"description": "Salted digest of the device, truncated IP and user agent"})
     prevHash = fields.String()
     hash = fields.String()
+    adoptedFrom = fields.String(metadata={
+        "description": "Only on a choice adopted from an installation at sign-in: the hash of its entry"})
 
 
 class ReceiptClaimsSchema(Schema):

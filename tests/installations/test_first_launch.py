@@ -84,6 +84,10 @@ def test_first_launch_to_registration(push_app, fcm_server, admin, runner):
     installation_entries = {entry.hash: entry for entry in LedgerEntry.select().where(LedgerEntry.user.is_null())}
     for key, entry in adopted.items():
         assert installation_entries[entry["adopted_from"]].permission == key
+    some = adopted["marketing_push"]
+    receipt = client.get(f"/v1/me/consent-receipts/{some['hash']}", headers=account).json["receipt"]
+    assert receipt["ledgerEntry"]["adoptedFrom"] == some["adopted_from"]
+    assert receipt["ledgerEntry"]["source"] == "installation"
     merged = [entry for entry in installation_entries.values() if entry.permission == "merged"]
     assert len(merged) == 1 and merged[0].ip is None  # the chain records the merge, detached
     # the installation's token is closed
