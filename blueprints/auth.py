@@ -96,9 +96,14 @@ def _merging_installation():
 
 
 def _merge(user, installation):
-    if installation is not None:
+    if installation is None:
+        return
+    try:
         installations.merge(user, installation, ChangeContext(
             source="installation", ip=request.remote_addr, user_agent=request.user_agent.string or None))
+    except installations.InstallationGone:
+        raise Unauthorized("The installation was merged or erased meanwhile.",
+                           code="invalid_installation_token") from None
 
 
 def _refresh_session_key():
@@ -112,6 +117,8 @@ def _refresh_session_key():
 @blp.arguments(RegisterSchema)
 @blp.doc(parameters=[INSTALLATION_PARAMETER])
 @blp.response(201, SessionSchema)
+@blp.alt_response(401, response="UNAUTHORIZED", description="invalid_installation_token: X-Installation-Token "
+                                                             "is not a live installation's")
 @blp.alt_response(409, response="CONFLICT", description="Email already registered")
 @blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def register(data):

@@ -264,13 +264,17 @@ class ApiBlueprint(Blueprint):
 
 def _seen(installation):
     """An installation's activity, for its retention: written at most once a
-    day, so that its requests do not each cost a write."""
-    if not isinstance(installation, User):
-        return
+    day, so that its requests do not each cost a write. Without its row (a
+    ``UserRef`` on a hot route) the condition is the database's."""
     now = utcnow()
-    if installation.last_seen_at is None or installation.last_seen_at < now - timedelta(days=1):
-        User.update(last_seen_at=now).where(User.id == installation.id).execute()
+    if isinstance(installation, User):
+        if installation.last_seen_at is not None and installation.last_seen_at >= now - timedelta(days=1):
+            return
         installation.last_seen_at = now
+    User.update(last_seen_at=now).where(
+        (User.id == installation.id)
+        & (User.last_seen_at.is_null() | (User.last_seen_at < now - timedelta(days=1)))
+    ).execute()
 
 
 # -- the consent checks' per-request cache -----------------------------------------

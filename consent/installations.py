@@ -19,6 +19,10 @@ from models.push import Delivery
 MERGED = "merged"
 
 
+class InstallationGone(Exception):
+    """The installation was merged or erased meanwhile (a concurrent sign-in with its token)."""
+
+
 class InstallationExists(Exception):
     """That installation id is taken, by an installation whose token was not presented."""
 
@@ -70,6 +74,8 @@ def merge(account, installation, context):
     stays, detached and pseudonymous). Returns the keys adopted."""
     if is_postgres():
         user_locks(User.id.in_([account.id, installation.id])).execute()
+    if not User.select().where((User.id == installation.id) & (User.kind == INSTALLATION)).exists():
+        raise InstallationGone(installation.id)
     installation_subject = load_subject(installation)
     adopted = adopted_choices(load_subject(account), installation_subject)
     hashes = _newest_entries(installation)

@@ -237,3 +237,14 @@ def test_staff_cannot_open_an_installation_as_a_user_record(client, admin):
     installation = new_installation(client)
     response = client.get(f"/v1/admin/users/{installation['id']}/consents", headers=admin["headers"])
     assert response.status_code == 404
+
+
+def test_a_merged_installations_token_cannot_merge_again(client, user):
+    installation = new_installation(client)
+    put_installation_consents(client, installation, usage_statistics=True)
+    login_from(client, user["user"]["email"], installation)
+    other = new_user(client)
+    response = client.post("/v1/auth/login", json={"email": other["user"]["email"], "password": PASSWORD},
+                           headers=merging(installation))
+    assert response.status_code == 401 and response.json["error"]["code"] == "invalid_installation_token"
+    assert account_choices(other["user"]["id"]) == {}
