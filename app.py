@@ -141,12 +141,12 @@ def register_readiness(app):
 
 
 def register_blueprints(app):
-    from blueprints import admin, auth, base, consents, devices, docs, health, me, push
+    from blueprints import admin, auth, base, consents, devices, docs, health, installations, me, push
 
     base.register_request_hooks(app)
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)
-    for blueprint in (auth.blp, me.blp, consents.blp, devices.blp, admin.blp, push.blp):
+    for blueprint in (auth.blp, me.blp, consents.blp, devices.blp, installations.blp, admin.blp, push.blp):
         api.register_blueprint(blueprint)
 
 
@@ -180,8 +180,11 @@ def register_tasks(app):
     from push import tasks as push_tasks
     from rights import erasure
 
+    from collection import retention
+
     for package in (worker, push_tasks, collection, sessions, erasure):
         package.register_tasks(huey)
+    erasure.register_purges(retention.register_purge)
 
 
 def register_withdrawal_effects(app):

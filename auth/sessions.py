@@ -3,10 +3,11 @@ session of an account (revocations live in ``auth.revocations``)."""
 import re
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
-from flask_jwt_extended import create_access_token, create_refresh_token
+from flask_jwt_extended import create_access_token, create_refresh_token, decode_token
+from jwt.exceptions import PyJWTError
 from huey import crontab
 
 from auth import audit
@@ -79,6 +80,49 @@ def is_fresh(payload):
     if isinstance(fresh, bool):
         return fresh
     return isinstance(fresh, (int, float)) and time.time() <= fresh
+
+
+# An installation's session lasts as long as the installation: its retention
+# (``INSTALLATION_RETENTION_DAYS`` without a request) erases both.
+INSTALLATION_SESSION_END = datetime(9999, 1, 1)
+INSTALLATION_CLAIMS = {"kind": "installation"}
+
+
+def open_installation_session(installation):
+    """The installation's token: an access token without expiry whose claim
+    ``kind`` is ``installation``, backed by a session row so that it is
+    revoked as an account's tokens are. It has no refresh token."""
+    with db.atomic() if db.in_transaction() else write_transaction():
+        session = AuthSession.create(user=installation, refresh_jti=uuid.uuid4().hex,
+                                     expires_at=INSTALLATION_SESSION_END)
+    return create_access_token(identity=str(installation.id), expires_delta=False,
+                               additional_claims={"sid": str(session.id), **INSTALLATION_CLAIMS})
+
+
+def token_kind(payload):
+    """``installation`` for an installation's token, ``account`` for any other."""
+    return "installation" if payload.get("kind") == "installation" else "account"
+
+
+def installation_of(token):
+    """The live installation row a token presented outside the Authorization
+    header stands for (sign-in from an installation), or None for anything
+    else: not a token of ours, revoked, or an account's."""
+    try:
+        payload = decode_token(token)
+    except PyJWTError:
+        return None
+    except Exception:  # noqa: BLE001 - flask-jwt-extended's own errors (wrong type, missing claims)
+        return None
+    if payload.get("type") != "access" or token_kind(payload) != "installation":
+        return None
+    user = revocations().live_user(payload)
+    return user if user is not None and user.is_installation else None
+
+
+def close_installation(installation):
+    """Revoke every token of an installation (merged or erased)."""
+    revoke_all_sessions(installation, "installation_closed")
 
 
 class RefreshReused(Exception):

@@ -14,7 +14,7 @@ from blueprints.consents import ConsentOverviewSchema, LedgerEntrySchema, Policy
 from blueprints.me import EXPORT_FORMAT, ExportSchema, StoredDeviceSchema
 from consent import catalogue
 from core.errors import Conflict, NotFound
-from models.account import STAFF_ROLES, User
+from models.account import ACCOUNT, STAFF_ROLES, User
 from push import campaigns
 from rights import records, stats
 
@@ -47,7 +47,7 @@ class UserConsentsSchema(ConsentOverviewSchema):
 
 
 def _user(user_id):
-    user = User.get_or_none(User.id == user_id)
+    user = User.get_or_none((User.id == user_id) & (User.kind == ACCOUNT))
     if user is None:
         raise NotFound("No such user.")
     return user

@@ -7,8 +7,11 @@ from marshmallow import ValidationError, fields, post_load, validate, validates
 
 from auth.login import authenticate, login_limits
 from auth.passwords import hash_password
-from auth.sessions import DEVICE_CHARS, RefreshReused, close_session, open_session, revoke_all_sessions, rotate_session
+from auth.sessions import (
+    DEVICE_CHARS, RefreshReused, close_session, installation_of, open_session, revoke_all_sessions, rotate_session)
 from blueprints.base import BAD_TOKEN, ApiBlueprint, FullMatch, StrictSchema, UtcDateTime, unstorable
+from consent import installations
+from consent.ledger import ChangeContext
 from core.errors import Conflict, Unauthorized
 from core.extensions import limiter
 from models import User, write_transaction
@@ -86,6 +89,38 @@ def _login_email():
     return email if isinstance(email, str) and not unstorable(email) else None
 
 
+INSTALLATION_HEADER = "X-Installation-Token"
+INSTALLATION_PARAMETER = {
+    "in": "header", "name": INSTALLATION_HEADER, "required": False, "schema": {"type": "string", "maxLength": 4096},
+    "description": "The installation's token (POST /v1/installations): its devices, push tokens, locations and "
+                   "consents move to the account, the newest explicit choice of each permission winning "
+                   "(README, Installations); the installation is closed."}
+
+
+def _merging_installation():
+    """The installation named by ``X-Installation-Token``, or None without
+    the header; 401 for a token that is not a live installation's."""
+    token = request.headers.get(INSTALLATION_HEADER)
+    if token is None:
+        return None
+    installation = installation_of(token.strip()) if len(token) <= 4096 else None
+    if installation is None:
+        raise Unauthorized("The installation token is not valid (revoked, merged or not an installation's).",
+                           code="invalid_installation_token")
+    return installation
+
+
+def _merge(user, installation):
+    if installation is None:
+        return
+    try:
+        installations.merge(user, installation, ChangeContext(
+            source="installation", ip=request.remote_addr, user_agent=request.user_agent.string or None))
+    except installations.InstallationGone:
+        raise Unauthorized("The installation was merged or erased meanwhile.",
+                           code="invalid_installation_token") from None
+
+
 def _refresh_session_key():
     """Per session, not per address: a carrier's address carries thousands
     of apps refreshing every few minutes."""
@@ -95,11 +130,16 @@ def _refresh_session_key():
 @blp.route("/register", methods=["POST"])
 @limiter.limit(lambda: current_app.config["RATELIMIT_REGISTER"])
 @blp.arguments(RegisterSchema)
+@blp.doc(parameters=[INSTALLATION_PARAMETER])
 @blp.response(201, SessionSchema)
+@blp.alt_response(401, response="UNAUTHORIZED", description="invalid_installation_token: X-Installation-Token "
+                                                             "is not a live installation's")
 @blp.alt_response(409, response="CONFLICT", description="Email already registered")
 @blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def register(data):
-    """Create an account and open a session."""
+    """Create an account and open a session; with ``X-Installation-Token``,
+    the installation becomes the account's in the same transaction."""
+    installation = _merging_installation()
     with write_transaction():
         # a conflict is skipped, not refused: a refused insert would log the address (PostgreSQL's DETAIL)
         inserted = list(User.insert(
@@ -114,6 +154,7 @@ def register(data):
             raise Conflict("This email is already registered.", code="email_taken",
                            details={"email": ["Already registered."]})
         user = User.get_by_id(inserted[0].id)
+        _merge(user, installation)
         tokens = open_session(user, **session_origin(data))
     return {"user": user, **tokens}
 
@@ -121,15 +162,22 @@ def register(data):
 @blp.route("/login", methods=["POST"])
 @login_limits(_login_email)
 @blp.arguments(LoginSchema)
+@blp.doc(parameters=[INSTALLATION_PARAMETER])
 @blp.response(200, SessionSchema)
 @blp.alt_response(401, response="UNAUTHORIZED", description="Wrong email or password")
 @blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def login(data):
-    """Exchange email and password for an access and a refresh token."""
+    """Exchange email and password for an access and a refresh token; with
+    ``X-Installation-Token``, the installation becomes the account's in one
+    transaction with the session's opening."""
+    installation = _merging_installation()
     user = authenticate(data["email"], data["password"])
     if user is None:
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
-    return {"user": user, **open_session(user, **session_origin(data))}
+    with write_transaction():
+        _merge(user, installation)
+        tokens = open_session(user, **session_origin(data))
+    return {"user": user, **tokens}
 
 
 @blp.route("/refresh", methods=["POST"])

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from functools import wraps
 
 from flask import g, request
-from flask_jwt_extended import current_user, verify_jwt_in_request
+from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate
 from webargs import core
@@ -18,11 +18,12 @@ from werkzeug.exceptions import UnsupportedMediaType
 
 import consent
 from auth.revocations import UserRef
-from auth.sessions import revocations
+from auth.sessions import revocations, token_kind
 from core import http
 from core.errors import Forbidden, Unauthorized, ValidationFailed
 from core.http import error_response
 from models import User
+from models.base import utcnow
 from core.schemas import (  # noqa: F401  (the blueprints' names for the shared input pieces)
     FullMatch,
     StrictBoolean,
@@ -225,9 +226,14 @@ class ApiBlueprint(Blueprint):
             schema = schema()
         return super().arguments(schema, *args, **kwargs)
 
-    def auth(self, *, roles=(), refresh=False, any_token=False, load_user=True):
+    def auth(self, *, roles=(), refresh=False, any_token=False, load_user=True, subjects=("account",)):
         """``roles``: staff roles that may call the route (``admin`` always
         may; ``("admin",)`` means administrators only).
+        ``subjects``: the kinds of token the route serves, ``account`` (a
+        signed-in user's) and/or ``installation`` (the app's before sign-in):
+        one view serves both, the consent engine deciding for whichever
+        subject the token stands for. Another kind's token gets 403
+        ``installation_token_refused`` or ``installation_token_required``.
         ``load_user=False``: where revocations live in Redis, the view's
         ``current_user`` may be a ``UserRef`` (only ``id``), sparing a query
         on hot routes; ``user_row()`` gives the row."""
@@ -238,6 +244,15 @@ class ApiBlueprint(Blueprint):
             def wrapper(*args, **kwargs):
                 g.jwt_load_user = load_user or bool(roles)
                 verify_jwt_in_request(refresh=refresh, verify_type=not any_token, locations=["headers"])
+                kind = token_kind(get_jwt())
+                if kind not in subjects:
+                    if kind == "installation":
+                        raise Forbidden("This route needs a signed-in account, not an installation's token.",
+                                        code="installation_token_refused")
+                    raise Forbidden("This route is for an installation's token (POST /v1/installations).",
+                                    code="installation_token_required")
+                if kind == "installation":
+                    _seen(current_user)
                 if roles and not current_user.has_role(*roles):
                     raise Forbidden(f"This route is for staff with the role {' or '.join(sorted(set(roles) | {'admin'}))}.")
                 if not query_declared:
@@ -251,10 +266,28 @@ class ApiBlueprint(Blueprint):
             wrapper = self.alt_response(401, response="UNAUTHORIZED", description="Missing, invalid, expired or revoked token")(wrapper)
             if roles:
                 allowed = ", ".join(sorted(set(roles) | {"admin"}))
-                wrapper = self.alt_response(403, response="FORBIDDEN", description=f"Not staff with a role among: {allowed}")(wrapper)
+                refused = f"Not staff with a role among: {allowed}; or an installation's token"
+            else:
+                refused = f"A token of another kind than {' or '.join(subjects)}"
+            wrapper = self.alt_response(403, response="FORBIDDEN", description=refused)(wrapper)
             return wrapper
 
         return decorator
+
+
+def _seen(installation):
+    """An installation's activity, for its retention: written at most once a
+    day, so that its requests do not each cost a write. Without its row (a
+    ``UserRef`` on a hot route) the condition is the database's."""
+    now = utcnow()
+    if isinstance(installation, User):
+        if installation.last_seen_at is not None and installation.last_seen_at >= now - timedelta(days=1):
+            return
+        installation.last_seen_at = now
+    User.update(last_seen_at=now).where(
+        (User.id == installation.id)
+        & (User.last_seen_at.is_null() | (User.last_seen_at < now - timedelta(days=1)))
+    ).execute()
 
 
 # -- the consent checks' per-request cache -----------------------------------------

@@ -95,6 +95,8 @@ class LedgerEntrySchema(Schema):
     created_at = UtcDateTime()
     hash = fields.String()
     prev_hash = fields.String()
+    adopted_from = fields.String(allow_none=True, metadata={
+        "description": "Source installation: the hash of the installation's entry this one adopted at sign-in"})
 
 
 LedgerPageSchema = page_schema(LedgerEntrySchema, "LedgerPage")
@@ -134,6 +136,8 @@ class ReceiptLedgerEntrySchema(Schema):
     piiDigest = fields.String(metadata={"description": "Salted digest of the device, truncated IP and user agent"})
     prevHash = fields.String()
     hash = fields.String()
+    adoptedFrom = fields.String(metadata={
+        "description": "Only on a choice adopted from an installation at sign-in: the hash of its entry"})
 
 
 class ReceiptClaimsSchema(Schema):
@@ -202,12 +206,39 @@ def current_policy():
     return policy
 
 
+# One view body per operation, for an account's token (/me) and an
+# installation's (/installation) alike: the consent engine decides for the
+# subject the token stands for.
+BOTH = ("account", "installation")
+
+
+def _overview():
+    return consent.overview(current_user)
+
+
+def _update(data):
+    if data["device_id"] is not None and Device.owned(current_user, data["device_id"]) is None:
+        raise ValidationFailed({"device_id": ["Not one of your devices."]})
+    return consent.set_consents(current_user, data["consents"], change_context(data["source"], data["device_id"]))
+
+
+def _history(args):
+    return newest_first(LedgerEntry.select().where(LedgerEntry.user == current_user.id), LedgerEntry.id, args)
+
+
+def _receipt(receipt_id):
+    found = receipts.find(current_user.ledger_subject, receipt_id)
+    if found is None:
+        raise NotFound("No such consent receipt.")
+    return found
+
+
 @blp.route("/me/consents", methods=["GET"])
 @blp.auth()
 @blp.response(200, ConsentOverviewSchema)
 def my_consents():
     """Each permission: the user's choice, whether it is in effect and why not."""
-    return consent.overview(current_user)
+    return _overview()
 
 
 @blp.route("/me/consents", methods=["PUT"])
@@ -217,9 +248,7 @@ def my_consents():
 def update_my_consents(data):
     """Grant or withdraw several permissions in one transaction, all or
     nothing; each change has a signed consent receipt."""
-    if data["device_id"] is not None and Device.owned(current_user, data["device_id"]) is None:
-        raise ValidationFailed({"device_id": ["Not one of your devices."]})
-    return consent.set_consents(current_user, data["consents"], change_context(data["source"], data["device_id"]))
+    return _update(data)
 
 
 @blp.route("/me/consents/history", methods=["GET"])
@@ -228,7 +257,7 @@ def update_my_consents(data):
 @blp.response(200, LedgerPageSchema)
 def my_consent_history(args):
     """The user's ledger entries, newest first."""
-    return newest_first(LedgerEntry.select().where(LedgerEntry.user == current_user.id), LedgerEntry.id, args)
+    return _history(args)
 
 
 @blp.route("/me/consent-receipts/<receipt_id>", methods=["GET"])
@@ -236,10 +265,43 @@ def my_consent_history(args):
 @blp.response(200, ReceiptSchema)
 def my_consent_receipt(receipt_id):
     """One of the user's consent receipts, signed (404 for any id not of the user's own)."""
-    found = receipts.find(current_user.ledger_subject, receipt_id)
-    if found is None:
-        raise NotFound("No such consent receipt.")
-    return found
+    return _receipt(receipt_id)
+
+
+@blp.route("/installation/consents", methods=["GET"])
+@blp.auth(subjects=("installation",))
+@blp.response(200, ConsentOverviewSchema)
+def installation_consents():
+    """The installation's choices (the app before sign-in), as ``GET /v1/me/consents``."""
+    return _overview()
+
+
+@blp.route("/installation/consents", methods=["PUT"])
+@blp.auth(subjects=("installation",))
+@blp.arguments(ConsentUpdateSchema)
+@blp.response(200, ConsentChangeSchema)
+def update_installation_consents(data):
+    """The consent screen's answers before sign-in, as ``PUT /v1/me/consents``:
+    the same catalogue, rules, receipts and withdrawal effects, in the
+    installation's own ledger chain."""
+    return _update(data)
+
+
+@blp.route("/installation/consents/history", methods=["GET"])
+@blp.auth(subjects=("installation",))
+@blp.arguments(PageArgs, location="query")
+@blp.response(200, LedgerPageSchema)
+def installation_consent_history(args):
+    """The installation's ledger entries, newest first."""
+    return _history(args)
+
+
+@blp.route("/installation/consent-receipts/<receipt_id>", methods=["GET"])
+@blp.auth(subjects=("installation",))
+@blp.response(200, ReceiptSchema)
+def installation_consent_receipt(receipt_id):
+    """One of the installation's consent receipts, signed."""
+    return _receipt(receipt_id)
 
 
 @blp.route("/consent-receipts/keys", methods=["GET"])

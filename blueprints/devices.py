@@ -17,6 +17,9 @@ from models.base import utcnow
 from models.device import GATED_DEVICE_COLUMNS, GATED_DEVICE_FIELDS, OS_PERMISSIONS, PLATFORMS, Device, PushToken
 
 blp = ApiBlueprint("devices", __name__, url_prefix="/v1/devices", description="Devices and their reports")
+# An account's token or an installation's: the app does before sign-in what
+# it does signed in, within the consent of the subject the token stands for.
+SUBJECTS = ("account", "installation")
 
 MAX_BATCH = 500
 TIMEZONES = frozenset(zoneinfo.available_timezones())
@@ -228,7 +231,7 @@ def gated_answer(gated, **extra):
 
 
 @blp.route("", methods=["POST"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.arguments(DeviceRegisterSchema)
 @blp.response(201, DeviceResultSchema, description="A new installation")
 @blp.alt_response(200, schema=DeviceResultSchema, description="The same installation again", success=True)
@@ -240,7 +243,7 @@ def register_device(data):
 
 
 @blp.route("", methods=["GET"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.response(200, DeviceListSchema)
 def list_devices():
     """The user's devices."""
@@ -248,14 +251,14 @@ def list_devices():
 
 
 @blp.route("/<uuid:device_id>", methods=["GET"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.response(200, DeviceSchema)
 def get_device(device_id):
     return own_device(device_id)
 
 
 @blp.route("/<uuid:device_id>", methods=["DELETE"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.response(204)
 def delete_device(device_id):
     """Remove the device with its push token, reports and locations."""
@@ -263,7 +266,7 @@ def delete_device(device_id):
 
 
 @blp.route("/<uuid:device_id>/reports", methods=["POST"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.arguments(DeviceDetailsSchema)
 @blp.response(201, ReportResultSchema)
 def post_report(data, device_id):
@@ -273,7 +276,7 @@ def post_report(data, device_id):
 
 
 @blp.route("/<uuid:device_id>/push-token", methods=["PUT"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.arguments(PushTokenSchema)
 @blp.response(200, PushStatusSchema)
 @blp.alt_response(403, response="FORBIDDEN", description="consent_required: neither push permission is in effect")
@@ -285,7 +288,7 @@ def put_push_token(data, device_id):
 
 
 @blp.route("/<uuid:device_id>/push-token", methods=["DELETE"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @blp.response(204)
 def delete_push_token(device_id):
     """Forget the device's push token (e.g. on sign-out)."""
@@ -300,7 +303,7 @@ def per_device():
 
 
 @blp.route("/<uuid:device_id>/locations", methods=["POST"])
-@blp.auth(load_user=False)
+@blp.auth(load_user=False, subjects=SUBJECTS)
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOCATIONS"], key_func=per_device)
 @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Too many uploads from this device")
 @blp.arguments(LocationInSchema)
@@ -321,7 +324,7 @@ def post_location(data, device_id):
 
 
 @blp.route("/<uuid:device_id>/locations/batch", methods=["POST"])
-@blp.auth()
+@blp.auth(subjects=SUBJECTS)
 @limiter.limit(lambda: current_app.config["RATELIMIT_LOCATION_BATCHES"], key_func=per_device)
 @blp.alt_response(429, response="TOO_MANY_REQUESTS", description="Too many uploads from this device")
 @blp.arguments(LocationBatchSchema)

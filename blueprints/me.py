@@ -23,7 +23,7 @@ blp = ApiBlueprint("me", __name__, url_prefix="/v1/me", description="The user's 
 EXPORT_FORMAT = """Export format, version 1: one JSON object with `format_version`, `exported_at`
 and these sections, each a list of objects unless noted: `profile` (object), `consents` (object, as
 `GET /v1/me/consents`), `ledger` (every consent change: permission, granted, policy_version, source,
-reason, device_id, ip, user_agent, created_at, hash), `consent_receipts` (every consent receipt, as
+reason, device_id, ip, user_agent, created_at, hash, adopted_from), `consent_receipts` (every consent receipt, as
 `GET /v1/me/consent-receipts/{receipt_id}`: receipt_id, jws, receipt), `guardian_consents`, `devices` (as stored,
 with the phone's own permissions as os_notifications, os_location, os_tracking),
 `push_tokens`, `device_reports` (device-details history), `locations` (as stored: latitude,

@@ -1,6 +1,8 @@
 """Retention: locations and device reports older than their limits are
 deleted, and grants left stale past the grace period lapse; run hourly
-by the worker and by ``flask --app app purge``."""
+by the worker and by ``flask --app app purge``. Other packages add what
+they purge (``register_purge``: installations without activity are erased
+by ``rights.erasure``), wired by ``create_app``."""
 import logging
 from datetime import timedelta
 
@@ -16,18 +18,29 @@ from models.device import DeviceReport, Location
 
 log = logging.getLogger(__name__)
 
+# name -> purge(now) returning how many rows it removed; run after the above.
+_purges = {}
+
+
+def register_purge(name, purge):
+    """Run ``purge(now)`` with every retention purge, its count under ``name``."""
+    _purges[name] = purge
+
 
 def purge_expired(now=None, batch=5000):
     """Delete locations older than ``LOCATION_RETENTION_DAYS`` and device
     reports older than ``DEVICE_REPORT_RETENTION_DAYS``; returns counts."""
     now = now or utcnow()
     config = current_app.config
-    return {
+    counts = {
         "locations": _delete_older(Location, Location.captured_at,
                                    now - timedelta(days=config["LOCATION_RETENTION_DAYS"]), batch),
         "device_reports": _delete_older(DeviceReport, DeviceReport.created_at,
                                         now - timedelta(days=config["DEVICE_REPORT_RETENTION_DAYS"]), batch),
     }
+    for name, purge in _purges.items():
+        counts[name] = purge(now)
+    return counts
 
 
 def lapse_stale_grants_now(now=None):

@@ -39,9 +39,10 @@ def _stop(user, before, withdrawn_keys, today=None):
     return after, keys
 
 
-def _apply(user, changes, context, today=None):
+def _apply(user, changes, context, today=None, adopted=None):
     """Write ``changes`` ({key: bool}) inside the caller's transaction;
-    returns the ledger entries written."""
+    returns the ledger entries written. ``adopted``: {key: hash of the
+    installation's entry} for a merge (``consent.installations``)."""
     lock_user(user)
     policy = PolicyVersion.current()
     before_subject = load_subject(user)
@@ -66,7 +67,8 @@ def _apply(user, changes, context, today=None):
             )
             .execute()
         )
-        written.append(ledger.append(user, key, value, policy.version, context, reason=refused))
+        written.append(ledger.append(user, key, value, policy.version, context, reason=refused,
+                                     adopted_from=(adopted or {}).get(key)))
         if state is not None and state.granted and not value:
             withdrawn.add(key)
     if written:

@@ -38,8 +38,10 @@ def _personal_digest(salt, device_id, ip, user_agent):
 
 
 def _entry_hash(subject, seq, permission, granted, policy_version, source, reason, created_at, pii_digest,
-                prev_hash):
+                prev_hash, adopted_from=None):
+    adopted = {} if adopted_from is None else {"adopted_from": adopted_from}  # entries before merges hash as they did
     return chain_hash({
+        **adopted,
         "reason": reason,
         "subject": str(subject),
         "seq": seq,
@@ -53,9 +55,10 @@ def _entry_hash(subject, seq, permission, granted, policy_version, source, reaso
     })
 
 
-def append(user, permission, granted, policy_version, context, reason=None):
+def append(user, permission, granted, policy_version, context, reason=None, adopted_from=None):
     """Append one entry to the user's chain. The caller holds the user's
-    write lock (see ``consent.lock_user``) inside a transaction."""
+    write lock (see ``consent.lock_user``) inside a transaction.
+    ``adopted_from``: the hash of the installation's entry a merge adopts."""
     last = (
         LedgerEntry.select(LedgerEntry.seq, LedgerEntry.hash)
         .where(LedgerEntry.subject == user.ledger_subject)
@@ -82,10 +85,11 @@ def append(user, permission, granted, policy_version, context, reason=None):
         user_agent=user_agent,
         pii_salt=salt,
         pii_digest=digest,
+        adopted_from=adopted_from,
         created_at=created_at,
         prev_hash=prev_hash,
         hash=_entry_hash(user.ledger_subject, seq, permission, granted, policy_version, context.source, reason,
-                         created_at, digest, prev_hash),
+                         created_at, digest, prev_hash, adopted_from),
     )
 
 
@@ -117,7 +121,8 @@ def _check(entry, expected_seq, expected_prev):
     if entry.prev_hash != expected_prev:
         return "prev_hash does not match the previous entry's hash"
     recomputed = _entry_hash(entry.subject, entry.seq, entry.permission, entry.granted, entry.policy_version,
-                             entry.source, entry.reason, entry.created_at, entry.pii_digest, entry.prev_hash)
+                             entry.source, entry.reason, entry.created_at, entry.pii_digest, entry.prev_hash,
+                             entry.adopted_from)
     if recomputed != entry.hash:
         return "hash does not match the entry's contents"
     if entry.pii_salt is not None:

@@ -34,6 +34,7 @@ COLLECTION_METHODS = {
     "admin": "Recorded by a member of staff",
     "guardian": "Recorded with a guardian's written consent",
     "system": "Recorded by the service when a rule or the policy stopped the consent",
+    "installation": "The user's choice in the mobile app before sign-in, adopted by the account at sign-in",
 }
 TERMINATION = ("Until withdrawn: in the app's privacy settings (PUT /v1/me/consents) at any time, as easily as "
                "it was given, or by erasing the account. Withdrawal deletes or coarsens what the consent covered.")
@@ -124,6 +125,7 @@ def claims(entry):
             "piiDigest": entry.pii_digest,
             "prevHash": entry.prev_hash,
             "hash": entry.hash,
+            **({"adoptedFrom": entry.adopted_from} if entry.adopted_from else {}),
         },
     }
 

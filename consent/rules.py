@@ -8,7 +8,8 @@ from consent import catalogue
 
 ADULT_AGE = 18  # policy §7
 USER_SOURCES = ("app", "web")
-SOURCES = ("app", "web", "unsubscribe_link", "guardian", "admin", "system")
+# ``installation``: a choice an account adopted from the installation it signed in from.
+SOURCES = ("app", "web", "unsubscribe_link", "guardian", "admin", "system", "installation")
 # Stopping to be in effect for these reasons is a withdrawal in all but name;
 # a stale grant is only waiting for the user to confirm it again.
 WITHDRAWING_REASONS = ("withdrawn", "not_for_minors", "guardian_required")

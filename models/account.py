@@ -12,13 +12,24 @@ from models.base import BaseModel, utcnow
 # guardian consent, policy versions, export and erasure).
 STAFF_ROLES = ("admin", "campaigns", "privacy")
 ROLES = ("user",) + STAFF_ROLES
+# The kinds of consent subject (``User.kind``).
+ACCOUNT, INSTALLATION = "account", "installation"
+KINDS = (ACCOUNT, INSTALLATION)
 
 
 class User(BaseModel):
     id = UUIDField(primary_key=True, default=uuid.uuid4)
-    email = CharField(max_length=254)
-    email_normalized = CharField(max_length=254, unique=True)
-    password_hash = CharField(max_length=255)
+    # An account signs in with an email and a password; an installation (the
+    # app before sign-in, a consent subject of its own) has neither, only
+    # its ``installation_id``. Every rule, ledger chain and data path keys on
+    # this row whatever its kind; what lists or counts people for staff
+    # says which kind it means (``accounts()``).
+    kind = CharField(max_length=16, default="account")
+    email = CharField(max_length=254, null=True)
+    email_normalized = CharField(max_length=254, unique=True, null=True)
+    password_hash = CharField(max_length=255, null=True)
+    installation_id = CharField(max_length=128, unique=True, null=True)
+    last_seen_at = DateTimeField(null=True)  # an installation's last request, for its retention
     role = CharField(max_length=16, default="user")
     # False only for accounts made by ``create-admin``: a self-registered
     # address may belong to someone other than the operator who names it.
@@ -30,13 +41,25 @@ class User(BaseModel):
     ledger_subject = UUIDField(unique=True, default=uuid.uuid4)
     created_at = DateTimeField(default=utcnow)
 
+    class Meta:
+        indexes = ((("kind", "last_seen_at"), False),)
+
+    @classmethod
+    def accounts(cls, *fields):
+        """Accounts only: what lists or counts people for staff starts here."""
+        return cls.select(*fields).where(cls.kind == ACCOUNT)
+
+    @property
+    def is_installation(self):
+        return self.kind == INSTALLATION
+
     @staticmethod
     def normalize_email(email):
         return email.strip().lower()
 
     @classmethod
     def by_email(cls, email):
-        return cls.get_or_none(cls.email_normalized == cls.normalize_email(email))
+        return cls.get_or_none((cls.email_normalized == cls.normalize_email(email)) & (cls.kind == ACCOUNT))
 
     @property
     def is_admin(self):

@@ -188,6 +188,8 @@ class LedgerEntry(BaseModel):
     user_agent = CharField(max_length=256, null=True)
     pii_salt = CharField(max_length=64, null=True)
     pii_digest = CharField(max_length=64)
+    # At a merge, the hash of the installation's entry this one adopted (hashed with it).
+    adopted_from = CharField(max_length=64, null=True)
     created_at = DateTimeField()
     prev_hash = CharField(max_length=64)
     hash = CharField(max_length=64)

@@ -10,7 +10,7 @@ from peewee import SQL, Case, fn
 
 import consent
 from consent import os_permissions
-from models.account import User
+from models.account import ACCOUNT, INSTALLATION, User
 from models.base import one_of, utcnow
 from models.device import Device, Location, PushToken
 
@@ -29,9 +29,19 @@ def area_condition(area):
             & ((dx * dx + dy * dy) <= radius * radius))
 
 
+def _subjects_case(campaign, audience):
+    """Accounts unless the audience asks for installations or both; a
+    notification to one user goes to that user whatever the kind."""
+    subjects = audience.get("subjects") or "accounts"
+    if campaign.target_user_id is not None or subjects == "all":
+        return []
+    kind = ACCOUNT if subjects == "accounts" else INSTALLATION
+    return [(User.kind != kind, "filter:subjects")]
+
+
 def _filter_cases(campaign, sql, now):
     audience = campaign.audience or {}
-    cases = []
+    cases = _subjects_case(campaign, audience)
     if audience.get("platforms"):
         cases.append((Device.platform.not_in(audience["platforms"]), "filter:platforms"))
     if audience.get("app_version_min"):

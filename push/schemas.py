@@ -7,6 +7,7 @@ from models.base import utcnow
 from models.device import PLATFORMS
 from models.push import Campaign
 
+SUBJECTS = ("accounts", "installations", "all")
 RESERVED_DATA_KEYS = {"campaign_id", "unsubscribe_token", "from", "notification", "message_type", "collapse_key"}
 MAX_DATA_BYTES = 2048
 
@@ -32,6 +33,9 @@ class AudienceSchema(StrictSchema):
     carriers = _text_list()
     area = fields.Nested(AreaSchema, load_default=None, allow_none=True)
     active_within_days = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=365))
+    subjects = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(SUBJECTS), metadata={
+        "description": "Whose devices: `accounts` (the default), `installations` (the app before sign-in, "
+                       "no account) or `all`; the same consent rules and exclusions hold for each"})
 
 
 def push_data_field():

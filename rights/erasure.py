@@ -1,14 +1,18 @@
 """The right to erasure (policy §5): every table that holds the user's
 personal data, in one transaction, then what the deletion left on disk."""
 import logging
+from datetime import timedelta
+
+from flask import current_app
+from peewee import fn
 
 import consent
 from auth import audit
 from auth.sessions import revoke_all_sessions
 from consent import ledger
 from core.worker import queued, task_context
-from models.account import AuthSession, User
-from models.base import checkpoint_wal, vacuum, is_postgres, write_transaction
+from models.account import INSTALLATION, AuthSession, User
+from models.base import checkpoint_wal, vacuum, is_postgres, utcnow, write_transaction
 from models.consent import Consent, ConsentSummary, GuardianConsent, LedgerEntry
 from models.device import Device, DeviceReport, Location, PushToken
 from models.push import Campaign, CampaignSlice, Delivery, forget_device_boundaries
@@ -20,12 +24,12 @@ ERASED_MODELS = (LedgerEntry, Delivery, Campaign, CampaignSlice, PushToken, Loca
                  GuardianConsent, ConsentSummary, Consent, AuthSession, User)
 
 
-def erase(user, staff=None):
+def erase(user, staff=None, scrub=True):
     """Delete the user's personal data from every table in one transaction,
     revoke every token, and pseudonymise the user's ledger entries (the
-    chains still verify); then scrub what the deletion left on disk. When
-    ``staff`` erases on the user's request, the audit entry is written in
-    the same transaction."""
+    chains still verify); then scrub what the deletion left on disk. The
+    user may be an account or an installation. When ``staff`` erases on
+    the user's request, the audit entry is written in the same transaction."""
     with write_transaction():
         consent.lock_user(user)
         if staff is not None:
@@ -46,7 +50,28 @@ def erase(user, staff=None):
         Consent.delete().where(Consent.user == user).execute()
         AuthSession.delete().where(AuthSession.user == user).execute()
         User.delete().where(User.id == user.id).execute()
-    scrub_deleted_rows()
+    if scrub:
+        scrub_deleted_rows()
+
+
+def purge_inactive_installations(now=None, batch=500):
+    """Erase every installation without a request for
+    ``INSTALLATION_RETENTION_DAYS``, with all it holds, one transaction
+    each; returns how many were erased."""
+    cutoff = (now or utcnow()) - timedelta(days=current_app.config["INSTALLATION_RETENTION_DAYS"])
+    erased = 0
+    while True:
+        idle = list(User.select().where(
+            (User.kind == INSTALLATION) & (fn.COALESCE(User.last_seen_at, User.created_at) < cutoff)
+        ).order_by(User.id).limit(batch))
+        for installation in idle:
+            erase(installation, scrub=False)
+        erased += len(idle)
+        if len(idle) < batch:
+            break
+    if erased:
+        scrub_deleted_rows()
+    return erased
 
 
 def scrub_deleted_rows():
@@ -71,3 +96,8 @@ def vacuum_tables(table_names):
 def register_tasks(queue):
     """Put the erasure's clean-up task on ``queue``."""
     vacuum_tables.bind(queue)
+
+
+def register_purges(register_purge):
+    """What the retention purge erases: idle installations."""
+    register_purge("installations", purge_inactive_installations)

@@ -42,6 +42,9 @@ def _paged(query, key):
 
 
 def profile(user):
+    if user.is_installation:
+        return {"id": user.id, "kind": user.kind, "installation_id": user.installation_id,
+                "created_at": user.created_at, "last_seen_at": user.last_seen_at}
     return {"id": user.id, "email": user.email, "phone": user.phone, "birth_date": user.birth_date,
             "role": user.role, "created_at": user.created_at}
 
@@ -61,7 +64,7 @@ def _sections(user):
     yield "ledger", _paged(
         LedgerEntry.select(LedgerEntry.id, LedgerEntry.permission, LedgerEntry.granted, LedgerEntry.policy_version,
                            LedgerEntry.source, LedgerEntry.reason, LedgerEntry.device_id, LedgerEntry.ip,
-                           LedgerEntry.user_agent, LedgerEntry.created_at, LedgerEntry.hash)
+                           LedgerEntry.user_agent, LedgerEntry.created_at, LedgerEntry.hash, LedgerEntry.adopted_from)
         .where(LedgerEntry.user == user), LedgerEntry.id)
     yield "consent_receipts", receipts.of_subject(user.ledger_subject)
     yield "guardian_consents", GuardianConsent.select(

@@ -9,7 +9,7 @@ from peewee import SQL, Case, fn
 
 import consent
 from consent import catalogue
-from models.account import User
+from models.account import ACCOUNT, User
 from models.base import utcnow
 from models.consent import Consent, LedgerEntry
 from models.device import Device
@@ -29,7 +29,8 @@ def device_counts(by):
     query = sql.join(Device.select(column.alias("value"), fn.COUNT(Device.id).alias("devices"),
                                    fn.COUNT(Device.user.distinct()).alias("users"))
                      .join(User, on=(Device.user == User.id)))
-    rows = list(query.where(counted).group_by(column).dicts())
+    # accounts' devices: an installation is the same person before sign-in, not another one
+    rows = list(query.where(counted & (User.kind == ACCOUNT)).group_by(column).dicts())
     minimum = current_app.config["STATS_MIN_GROUP_SIZE"]
     published = [row for row in rows if row["users"] >= minimum]
     groups = sorted(({"value": row["value"], "count": row["devices"]} for row in published),
@@ -39,9 +40,10 @@ def device_counts(by):
 
 
 def consent_counts():
-    """Per permission: users who granted it, withdrew it, were never asked."""
-    users = User.select().count()
+    """Per permission: accounts that granted it, withdrew it, were never asked."""
+    users = User.accounts().count()
     rows = (Consent.select(Consent.permission, Consent.granted, fn.COUNT(Consent.id).alias("n"))
+            .join(User, on=(Consent.user == User.id)).where(User.kind == ACCOUNT)
             .group_by(Consent.permission, Consent.granted))
     tally = {key: {"granted": 0, "withdrawn": 0} for key in catalogue.KEYS}
     for row in rows:
@@ -51,7 +53,7 @@ def consent_counts():
 
 
 def consent_effects(today=None):
-    """Per permission, users counted by the consent engine's decision:
+    """Per permission, accounts counted by the consent engine's decision:
     ``{key: {reason: users}}`` where the reason is ``in_effect`` or the
     first rule that keeps it out of effect (``not_asked``, ``withdrawn``,
     ``stale_policy``, ``not_for_minors``, ``guardian_required``,
@@ -60,7 +62,7 @@ def consent_effects(today=None):
     for key in catalogue.KEYS:
         sql = consent.SqlSubject(today)
         cases = [(condition, reason.split(":", 1)[1]) for condition, reason in consent.refusal_sql([key], sql)]
-        inner = sql.join(User.select(Case(None, cases, IN_EFFECT).alias("decision")))
+        inner = sql.join(User.accounts(Case(None, cases, IN_EFFECT).alias("decision")))
         query = inner.select_from(SQL("decision"), fn.COUNT(SQL("*")).alias("n")).group_by(SQL("decision"))
         effects[key] = {row["decision"]: row["n"] for row in query.dicts()}
     return effects

@@ -75,6 +75,7 @@ def base_config(tmp_path):
         "RATELIMIT_LOGIN": "1000 per minute",
         "RATELIMIT_LOGIN_ACCOUNT": "1000 per minute",
         "RATELIMIT_REGISTER": "1000 per minute",
+        "RATELIMIT_INSTALLATION": "1000 per minute",
         "RATELIMIT_REFRESH": "1000 per minute",
         "RATELIMIT_UNSUBSCRIBE": "1000 per minute",
         "RATELIMIT_LOCATIONS": "10000 per minute",
@@ -257,7 +258,7 @@ RUN_LOG = {"path": None, "tests_run": 0}
 # Where the processes the tests start (huey consumers, ``python app.py``) write
 # their output: one folder for the run, named in this variable for the helpers.
 RUN_LOG_DIR = "TEST_RUN_LOG_DIR"
-PERSONAL_DATA = {"email": set(), "push token": set(), "coordinate": set()}
+PERSONAL_DATA = {"email": set(), "push token": set(), "coordinate": set(), "installation id": set()}
 
 
 def remember(kind, value):

@@ -13,6 +13,7 @@ PUBLIC = {
     ("GET", "/docs/assets/<path:filename>"),
     ("POST", "/v1/auth/register"),
     ("POST", "/v1/auth/login"),
+    ("POST", "/v1/installations"),
     ("GET", "/v1/permissions"),
     ("GET", "/v1/policy"),
     ("GET", "/v1/consent-receipts/keys"),

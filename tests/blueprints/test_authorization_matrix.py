@@ -1,6 +1,6 @@
-"""Every route x {anonymous, owner, other user, admin} -> the expected status
-(issue 7), and every staff route x the staff roles campaigns and privacy
-(issue 16). The routes come from the URL map: a new route without a row here
+"""Every route x {anonymous, owner, other user, admin, an installation} -> the
+expected status (issue 7, issue 17), and every staff route x the staff roles
+campaigns and privacy (issue 16). The routes come from the URL map: a new route without a row here
 fails ``test_every_route_has_a_row``."""
 import pytest
 
@@ -9,28 +9,36 @@ from models.base import utcnow
 from push.unsubscribe import unsubscribe_token
 from tests.consent_helpers import new_user
 from tests.device_helpers import add_device, point
+from tests.installation_helpers import new_installation
 from tests.push_helpers import create_campaign
 from tests.routes import all_routes
 
-ROLES = ("anonymous", "owner", "other", "admin")
+ROLES = ("anonymous", "owner", "other", "admin", "installation")
 
 
-def row(anonymous, owner, other, admin, body=None, token="access"):
-    return {"statuses": dict(zip(ROLES, (anonymous, owner, other, admin))), "body": body, "token": token}
+def row(anonymous, owner, other, admin, body=None, token="access", installation=403):
+    """``installation``: what an installation's token gets (403 on a route for accounts only)."""
+    return {"statuses": dict(zip(ROLES, (anonymous, owner, other, admin, installation))), "body": body,
+            "token": token}
 
 
 def public(status, body=None):
-    return row(status, status, status, status, body)
+    return row(status, status, status, status, body, installation=status)
 
 
-def own(status, body=None, token="access"):
+def own(status, body=None, token="access", installation=403):
     """Each signed-in role acts on its own data."""
-    return row(401, status, status, status, body, token)
+    return row(401, status, status, status, body, token, installation)
 
 
 def owners_device(status, body=None):
-    """The owner's device: others, admins included, see nothing."""
-    return row(401, status, 404, 404, body)
+    """The owner's device: others, admins and installations included, see nothing."""
+    return row(401, status, 404, 404, body, installation=404)
+
+
+def installation_only(status, body=None):
+    """The installation's own routes: accounts' tokens get 403."""
+    return row(401, 403, 403, 403, body, installation=status)
 
 
 def admin_only(status, body=None):
@@ -51,7 +59,7 @@ MATRIX = {
     ("POST", "/v1/auth/register"): public(201, lambda w: {"email": w["fresh_email"](), "password": "0123456789ab"}),
     ("POST", "/v1/auth/login"): public(200, lambda w: {"email": w["owner"]["user"]["email"],
                                                        "password": "correct horse battery"}),
-    ("POST", "/v1/auth/refresh"): own(200, token="refresh"),
+    ("POST", "/v1/auth/refresh"): own(200, token="refresh", installation=401),  # not a refresh token
     ("POST", "/v1/auth/logout"): own(204),
     ("POST", "/v1/auth/logout-all"): own(204),
     ("POST", "/v1/me/password"): own(204, lambda w: {"current_password": "correct horse battery",
@@ -69,9 +77,17 @@ MATRIX = {
     ("GET", "/v1/me/export"): own(200),
     ("GET", "/v1/me/locations"): own(200),
     ("DELETE", "/v1/me/locations"): own(204),
-    ("GET", "/v1/devices"): own(200),
+    ("GET", "/v1/devices"): own(200, installation=200),
     ("POST", "/v1/devices"): own(201, lambda w: {"installation_id": "matrix-install-" + w["fresh_email"]()[:8],
-                                                 "platform": "ios", "app_version": "1.0"}),
+                                                 "platform": "ios", "app_version": "1.0"}, installation=201),
+    ("POST", "/v1/installations"): public(201, lambda w: {"installation_id": "matrix-" + w["fresh_email"]()[:12],
+                                                          "platform": "android", "app_version": "1.0"}),
+    ("GET", "/v1/installation/consents"): installation_only(200),
+    ("PUT", "/v1/installation/consents"): installation_only(200, lambda w: {"consents": {"usage_statistics": True}}),
+    ("GET", "/v1/installation/consents/history"): installation_only(200),
+    ("GET", "/v1/installation/consent-receipts/<receipt_id>"): installation_only(200),  # its own receipt
+    ("GET", "/v1/installation/export"): installation_only(200),
+    ("DELETE", "/v1/installation"): installation_only(204),
     ("GET", "/v1/devices/<uuid:device_id>"): owners_device(200),
     ("DELETE", "/v1/devices/<uuid:device_id>"): owners_device(204),
     ("POST", "/v1/devices/<uuid:device_id>/reports"): owners_device(201, lambda w: {"app_version": "1.1"}),
@@ -144,7 +160,8 @@ ROUTES = [(method, rule) for method, rule, _ in all_routes()]
 def test_every_route_has_a_row():
     assert sorted(set(ROUTES) - set(MATRIX)) == []
     assert sorted(set(MATRIX) - set(ROUTES)) == []
-    staff_routes = {key for key, entry in MATRIX.items() if entry["statuses"]["owner"] == 403}
+    staff_routes = {key for key, entry in MATRIX.items()
+                    if entry["statuses"]["owner"] == 403 and entry["statuses"]["installation"] == 403}
     assert sorted(staff_routes ^ set(ADMITTED)) == []
 
 
@@ -162,23 +179,28 @@ def world(app, client, admin):
                 json={"guardian_name": "G", "relationship": "r", "evidence_ref": "e"})
     with app.app_context():
         link = unsubscribe_token(owner["user"]["id"], utcnow())
+    installation = new_installation(client)
+    installation_receipt = client.put("/v1/installation/consents", json={"consents": {"location": True}},
+                                      headers=installation["headers"]).json["receipts"][0]
+    installation.update(access_token=installation["token"], refresh_token=installation["token"])
     counter = iter(range(10**6))
     session_id = client.get("/v1/me/sessions", headers=owner["headers"]).json["items"][0]["id"]
     return {
         "owner": owner, "other": other, "session_id": session_id, "admin": admin, "device": device, "campaign": campaign,
-        "link": link, "receipt": receipt,
+        "link": link, "receipt": receipt, "installation": installation, "installation_receipt": installation_receipt,
         "fresh_email": lambda: f"matrix{next(counter)}-{owner['user']['id'][:6]}@example.com",
     }
 
 
 def path_for(rule, world):
+    receipt = world["installation_receipt"] if rule.startswith("/v1/installation/") else world["receipt"]
     path = (rule.replace("<uuid:device_id>", world["device"]["id"])
             .replace("<uuid:campaign_id>", world["campaign"]["id"])
             .replace("<uuid:user_id>", world["owner"]["user"]["id"])
             .replace("<uuid:staff_id>", world["admin"]["user"]["id"])
             .replace("<uuid:session_id>", world["session_id"])
             .replace("<token>", world["link"])
-            .replace("<receipt_id>", world["receipt"])
+            .replace("<receipt_id>", receipt)
             .replace("<path:filename>", "swagger-ui.css"))
     return path + QUERY.get(rule, "")
 

@@ -1,6 +1,7 @@
 """Property-based fuzz of every operation in /openapi.json with Schemathesis
-(issue 7): as a user and as an admin, with schema-valid and schema-invalid
-input. No 5xx, every response as documented, every error the envelope."""
+(issue 7): as a user and as an admin (and as an installation, on the
+operations an installation's token serves), with schema-valid and
+schema-invalid input. No 5xx, every response as documented, every error the envelope."""
 import itertools
 from collections import Counter
 
@@ -12,10 +13,14 @@ from schemathesis import GenerationMode, checks
 
 from tests.conftest import bearer
 from tests.device_helpers import add_device
+from tests.installation_helpers import new_installation
 from tests.push_helpers import create_campaign
 from tests.routes import openapi_operations
 
 OPERATIONS = openapi_operations()
+# What an installation's token serves: its own routes, the devices', and creating one.
+INSTALLATION_OPERATIONS = [label for label in OPERATIONS
+                           if " /v1/installation" in label or " /v1/devices" in label]
 EXAMPLES = 40  # per operation, role and mode: a few minutes in all
 TALLY = Counter()
 
@@ -75,12 +80,19 @@ def real_ids(case, world, turn):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("label", OPERATIONS)
-@pytest.mark.parametrize("role", ["user", "admin"])
-def test_fuzz_operation(app, user, admin, world, role, label):
+@pytest.mark.parametrize("label,role", [(label, role) for label in OPERATIONS for role in ("user", "admin")]
+                         + [(label, "installation") for label in INSTALLATION_OPERATIONS])
+def test_fuzz_operation(app, client, user, admin, world, role, label):
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     operation = schema.find_operation_by_label(label)
-    headers = bearer((user if role == "user" else admin)["access_token"])
+    if role == "installation":
+        installation = new_installation(client)
+        client.put("/v1/installation/consents", headers=installation["headers"], json={"consents": {
+            "location": True, "service_push": True, "device_info": True}})
+        world = {**world, "device_id": add_device(client, installation["headers"])["id"]}
+        headers = installation["headers"]
+    else:
+        headers = bearer((user if role == "user" else admin)["access_token"])
     for mode, mode_checks in ((GenerationMode.POSITIVE, CHECKS), (GenerationMode.NEGATIVE, NEGATIVE_CHECKS)):
         turns = itertools.count()
 

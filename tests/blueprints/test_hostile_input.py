@@ -9,6 +9,7 @@ import pytest
 
 from models import LedgerEntry, User
 from tests.consent_helpers import new_user, put_consents
+from tests.installation_helpers import new_installation
 from tests.device_helpers import add_device, ago, point
 from tests.routes import openapi_body_operations
 
@@ -70,6 +71,10 @@ def valid_bodies(world):
         "POST /v1/notifications": ("admin", lambda: {"user_id": world["user"]["user"]["id"], "title": "Order",
                                                      "body": "Shipped", "data": {"order": "42"}}),
         "PATCH /v1/admin/staff/{staff_id}": ("admin", lambda: {"role": "campaigns"}),  # the role it has
+        "POST /v1/installations": ("anonymous", lambda: {"installation_id": "inst-" + fresh(), "platform": "ios",
+                                                         "app_version": "3.12.0"}),
+        "PUT /v1/installation/consents": ("installation", lambda: {"consents": {"usage_statistics": True},
+                                                                   "source": "app"}),
     }
 
 
@@ -81,6 +86,7 @@ def world(client, auth, admin):
     device = add_device(client, user["headers"])
     counter = iter(range(1, 10**6))
     return {"user": user, "admin": admin, "device": device, "anonymous": {"headers": {}},
+            "installation": new_installation(client),
             "staff": auth.staff("campaigns"),
             "erasable": {"headers": lambda: new_user(client)["headers"]},  # a new account for each erasure
             "fresh": lambda: uuid.uuid4().hex[:12], "tick": lambda: next(counter) % 3000 + 1}

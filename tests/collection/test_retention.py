@@ -45,4 +45,4 @@ def test_periodic_task_purges(app, client):
 
     make_rows(client)
     counts = purge_retention.call_local()
-    assert counts == {"locations": 1, "device_reports": 1}
+    assert counts == {"locations": 1, "device_reports": 1, "installations": 0}

@@ -22,7 +22,8 @@ def test_slots_are_filled_per_run_and_the_statement_prepared_once(client):
 
 def test_insert_rows_fills_defaults_per_row_and_skips_only_unique_conflicts(app):
     """A callable default is called for each row (two users get two ids), and
-    ignore_conflicts skips a repeated unique value but not a missing NOT NULL."""
+    ignore_conflicts skips a repeated unique value but not a missing NOT NULL
+    (``kind``: an installation has no email or password, every row has a kind)."""
     import peewee
     import pytest
 
@@ -39,6 +40,6 @@ def test_insert_rows_fills_defaults_per_row_and_skips_only_unique_conflicts(app)
                     ("email", "email_normalized", "password_hash"), ignore_conflicts=True)
         assert User.select().count() == 4
         with pytest.raises(peewee.IntegrityError), db.atomic():
-            insert_rows(User, [{"email": "n@example.com", "email_normalized": "n@example.com", "password_hash": None}],
-                        ("email", "email_normalized", "password_hash"), ignore_conflicts=True)
+            insert_rows(User, [{"email": "n@example.com", "email_normalized": "n@example.com", "kind": None}],
+                        ("email", "email_normalized", "kind"), ignore_conflicts=True)
         assert User.select().count() == 4
