@@ -137,7 +137,7 @@ class ReceiptLedgerEntrySchema(Schema):
     prevHash = fields.String()
     hash = fields.String()
     adoptedFrom = fields.String(metadata={
-        "description": "Only on a choice adopted from an installation at sign-in: the hash of its entry"})
+        OPTIONAL: True, "description": "Only on a choice adopted from an installation at sign-in: the hash of its entry"})
 
 
 class ReceiptClaimsSchema(Schema):

@@ -65,7 +65,8 @@ MATRIX = {
     ("POST", "/v1/me/password"): own(204, lambda w: {"current_password": "correct horse battery",
                                                      "new_password": "another horse battery"}),
     ("GET", "/v1/me/sessions"): own(200),
-    ("DELETE", "/v1/me/sessions/<uuid:session_id>"): owners_device(204),  # the owner's session
+    # the owner's session; an installation's token is refused before any lookup
+    ("DELETE", "/v1/me/sessions/<uuid:session_id>"): row(401, 204, 404, 404, installation=403),
     ("GET", "/v1/me"): own(200),
     ("PATCH", "/v1/me"): own(200, lambda w: {"phone": "+86100000000"}),
     ("DELETE", "/v1/me"): own(204),
