@@ -1,8 +1,9 @@
 """Property: whatever the order of consent changes of an account and of the
-installation on the same phone, of reports (locations, device details, a
-push token) and of sign-ins that merge the installation into the account,
-the database never holds what the holder's consent did not allow at that
-moment. Checked by reading the database after every step.
+installation on the same phone, of changes of the phone's own location
+permission, of reports (locations, device details, a push token) and of
+sign-ins that merge the installation into the account, the database never
+holds what the holder's consent and the OS did not allow at that moment.
+Checked by reading the database after every step.
 
 Each action is one step type: a strategy in ``STEPS`` and a function in
 ``ACTIONS`` taking the world and the step; a new kind of step adds one of each."""
@@ -29,6 +30,7 @@ STEPS = st.lists(st.one_of(
               st.floats(min_value=-179.9, max_value=179.9)),
     st.tuples(st.just("report"), SUBJECTS, st.sampled_from(sorted(FULL_DETAILS))),
     st.tuples(st.just("push_token"), SUBJECTS),
+    st.tuples(st.just("os_location"), SUBJECTS, st.sampled_from(["none", "approximate", "precise"])),
     st.tuples(st.just("merge")),
 ), min_size=1, max_size=12)
 
@@ -78,9 +80,24 @@ def do_consent(world, step):
 
 def do_location(world, step):
     _, subject, lat, lon = step
-    response = world.client.post(f"/v1/devices/{world.devices[subject]}/locations", headers=world.headers(subject),
+    device_id = world.devices[subject]
+    os_grants = Device.get_by_id(device_id).os_location  # the phone's permission as stored now
+    response = world.client.post(f"/v1/devices/{device_id}/locations", headers=world.headers(subject),
                                  json=point(lat, lon, captured_at=ago(seconds=next(world.clock))))
-    assert response.status_code == (201 if world.effective(subject, "location") else 403), response.json
+    allowed = world.effective(subject, "location") and os_grants != "none"
+    assert response.status_code == (201 if allowed else 403), response.json
+    if allowed and (os_grants == "approximate" or not world.effective(subject, "precise_location")):
+        stored = Location.get_by_id(response.json["location"]["id"])
+        assert stored.precision == "approximate", "stored more precisely than the OS or consent allowed"
+        assert (stored.latitude, stored.longitude) == geo.cell_centre(stored.geohash)
+
+
+def do_os_location(world, step):
+    _, subject, value = step
+    response = world.client.post(f"/v1/devices/{world.devices[subject]}/reports", headers=world.headers(subject),
+                                 json={"app_version": "1.2", "os_permissions": {"location": value}})
+    assert response.status_code == 201, response.json
+    assert Device.get_by_id(world.devices[subject]).os_location == value
 
 
 def do_report(world, step):
@@ -113,7 +130,7 @@ def do_merge(world, step):
 
 
 ACTIONS = {"consent": do_consent, "location": do_location, "report": do_report, "push_token": do_push_token,
-           "merge": do_merge}
+           "os_location": do_os_location, "merge": do_merge}
 
 
 def check_holder(world, subject):
@@ -144,6 +161,10 @@ GRANT_ALL = {key: True for key in KEYS}
 @example(steps=[("consent", "installation", GRANT_ALL), ("location", "installation", 31.2304, 121.4737),
                 ("report", "installation", "model"), ("push_token", "installation"),
                 ("consent", "account", {key: False for key in KEYS}), ("merge",)])
+@example(steps=[("consent", "installation", GRANT_ALL), ("os_location", "installation", "approximate"),
+                ("location", "installation", 31.2304, 121.4737), ("os_location", "installation", "none"),
+                ("location", "installation", 31.2305, 121.4738), ("merge",), ("os_location", "account", "approximate"),
+                ("consent", "account", GRANT_ALL), ("location", "account", 31.2306, 121.4739)])
 @example(steps=[("consent", "account", {"location": True, "precise_location": True, "service_push": True}),
                 ("location", "account", 31.2304, 121.4737), ("push_token", "account"),
                 ("consent", "installation", {"precise_location": False, "service_push": False}), ("merge",),
