@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 
 from auth.sessions import installation_of, open_installation_session
 from blueprints.base import ApiBlueprint, FullMatch, StrictSchema, UtcDateTime
-from blueprints.me import EXPORT_FORMAT
+from blueprints.me import EXPORT_FORMAT, ExportSchema
 from consent import installations
 from core.errors import Conflict
 from core.extensions import limiter
@@ -33,6 +33,17 @@ class InstallationSchema(Schema):
     id = fields.UUID(required=True)
     installation_id = fields.String(required=True)
     created_at = UtcDateTime(required=True)
+
+
+class InstallationProfileSchema(InstallationSchema):
+    kind = fields.String(required=True, metadata={"description": "Always installation"})
+    last_seen_at = UtcDateTime(allow_none=True, required=True)
+
+
+class InstallationExportSchema(ExportSchema):
+    """The export document of an installation: an account's sections, with
+    the installation in place of the account's profile."""
+    profile = fields.Nested(InstallationProfileSchema)
 
 
 class InstallationCreatedSchema(Schema):
@@ -78,10 +89,9 @@ def create_installation(data):
 
 @blp.route("/installation/export", methods=["GET"])
 @blp.auth(subjects=("installation",))
-@blp.doc(description=EXPORT_FORMAT, responses={"200": {
-    "description": "Everything held about the installation (streamed JSON, as GET /v1/me/export)",
-    "content": {"application/json": {"schema": {"type": "object", "properties": {
-        "format_version": {"type": "integer"}, "exported_at": {"type": "string", "format": "date-time"}}}}}}})
+@blp.doc(description=EXPORT_FORMAT)
+@blp.response(200, InstallationExportSchema,
+              description="Everything held about the installation (streamed JSON, as GET /v1/me/export)")
 def export_installation():
     """Everything held about the installation before sign-in (streamed)."""
     installation = current_user._get_current_object()

@@ -69,6 +69,8 @@ class ExportLedgerEntrySchema(Schema):
     user_agent = fields.String(allow_none=True)
     created_at = UtcDateTime()
     hash = fields.String()
+    adopted_from = fields.String(allow_none=True, metadata={
+        "description": "A choice adopted from an installation at sign-in: the hash of its entry; null otherwise"})
 
 
 class ExportGuardianConsentSchema(Schema):

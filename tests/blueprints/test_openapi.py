@@ -152,3 +152,16 @@ def test_the_export_schema_describes_every_section(client, user):
     for name, section in export["properties"].items():
         assert _schema_names(section) or section.get("type") in ("integer", "string"), name
         assert section.get("type") != "array" or "$ref" in section["items"], name
+
+
+def test_the_installation_export_schema_describes_its_sections_and_profile(client):
+    from tests.installation_helpers import new_installation
+
+    installation = new_installation(client)
+    spec = client.get("/openapi.json").json
+    document = spec["paths"]["/v1/installation/export"]["get"]["responses"]["200"]["content"]["application/json"]
+    export = spec["components"]["schemas"][document["schema"]["$ref"].rsplit("/", 1)[1]]
+    answer = client.get("/v1/installation/export", headers=installation["headers"]).json
+    assert set(export["properties"]) == set(answer) == set(export["required"])
+    profile = spec["components"]["schemas"][next(iter(_schema_names(export["properties"]["profile"])))]
+    assert set(profile["properties"]) == set(answer["profile"]) == set(profile["required"])
